@@ -1,0 +1,41 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+CORES ?= all
+SNAKEMAKE := $(VENV)/bin/snakemake
+
+.PHONY: env run test test-fast bench report docs-figures lint clean-results
+
+$(STAMP): envs/requirements.txt pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r envs/requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+env: $(STAMP)
+
+run: env  ## the embedded default config, end to end, offline
+	$(SNAKEMAKE) --profile profiles/default --cores $(CORES)
+
+test: env  ## the whole test suite (fails on zero collected tests)
+	$(PY) -m pytest tests
+
+test-fast: env
+	$(PY) -m pytest tests -m "not slow and not slurm and not workflow"
+
+bench: env  ## speed and memory ratios (tests/benchmarks), printed
+	for b in tests/benchmarks/bench_*.py; do echo "== $$b"; OMP_NUM_THREADS=1 $(PY) $$b || exit 1; done
+
+report: env  ## the HTML report of the last run
+	$(SNAKEMAKE) --profile profiles/default --cores 1 --report results/report.html
+
+docs-figures: env  ## copy small PNGs of the current figures into docs/ for the README
+	$(PY) -m tdann.figures --docs results/figures docs/figures
+
+lint: env
+	$(SNAKEMAKE) --lint
+	$(VENV)/bin/snakefmt --check .
+
+clean-results:
+	rm -rf results/* .snakemake

@@ -1,0 +1,25 @@
+# tdann-workflow: topographic deep networks of primate visual cortex, from raw data to figures.
+# Table of contents; the rules live in workflow/rules/*.smk, the science in the tdann library (workflow/tdann).
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/stimuli.smk"
+include: "workflow/rules/training.smk"
+include: "workflow/rules/swapopt.smk"
+include: "workflow/rules/analysis.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

@@ -1,0 +1,95 @@
+# Shared helpers: result paths, wildcard constraints, the model sweep and which sheet goes with which model.
+from pathlib import Path
+from snakemake.exceptions import WorkflowError
+
+R = config["results"]
+STREAMS = list(config["streams"])
+LIB = "workflow/tdann"
+
+
+wildcard_constraints:
+    stream="|".join(STREAMS),
+    alpha=r"\d+(\.\d+)?",
+    seed=r"\d+",
+    shard=r"\d+",
+    layer=r"layer[1-4]\.[01]",
+    stimset="gratings|drifting|dots|categories",
+    dataset=r"[A-Za-z0-9_-]+",
+    weights=r"pretrain|init_s\d+|a\d+(\.\d+)?_s\d+",
+    model=r"pretrain|untrained-(retinotopic|swapopt)_s\d+|a\d+(\.\d+)?_s\d+",
+
+
+def fmt_alpha(a):
+    """0.0 -> '0', 0.25 -> '0.25', 25.0 -> '25': the alpha wildcard's spelling."""
+    return f"{float(a):g}"
+
+
+def lib(*modules):
+    """Library modules a script imports, declared as inputs so that editing them reruns the step."""
+    return [f"{LIB}/{m}.py" for m in modules]
+
+
+def stream_cfg(stream):
+    return config["streams"][stream]
+
+
+def sweep_runs():
+    return [
+        f"a{fmt_alpha(a)}_s{s}"
+        for a in config["sweep"]["alphas"]
+        for s in config["sweep"]["seeds"]
+    ]
+
+
+def analysis_models():
+    """Every model whose maps are measured: the sweep plus the controls (alpha = 0 pretrain, untrained nets)."""
+    seeds = config["sweep"]["seeds"]
+    untrained = [f"untrained-{sheet}_s{s}" for sheet in ("retinotopic", "swapopt") for s in seeds]
+    return sweep_runs() + ["pretrain"] + untrained
+
+
+def weights_of(model):
+    """The weights a model id uses: untrained-<sheet>_s<seed> share init_s<seed>."""
+    if model.startswith("untrained-"):
+        return "init_" + model.split("_", 1)[1]
+    return model
+
+
+def sheet_of(model):
+    """The cortical sheet (positions) a model id is analysed on."""
+    if model == "pretrain":
+        return "retinotopic"
+    if model.startswith("untrained-"):
+        return model.split("-", 1)[1].split("_", 1)[0]
+    return config["sweep"]["positions"]
+
+
+def dataset_dirs(names):
+    missing = [n for n in names if n not in config["datasets"]]
+    if missing:
+        raise WorkflowError(f"config: unknown dataset(s) {missing}; defined: {list(config['datasets'])}")
+    return [f"{R}/data/{n}" for n in names]
+
+
+def train_store(stream):
+    """Training data of a stream: the image store (resnet18) or the clip store (r3d_18)."""
+    if stream_cfg(stream)["arch"] == "r3d_18":
+        return f"{R}/clips/clips.h5"
+    return f"{R}/images/images.h5"
+
+
+def log_path(rule_name, name):
+    return f"{R}/logs/{rule_name}/{name}.log"
+
+
+def bench_path(rule_name, name):
+    return f"{R}/benchmarks/{rule_name}/{name}.tsv"
+
+
+def stream_layers(stream):
+    return list(stream_cfg(stream)["layers"])
+
+
+def all_targets():
+    """What `snakemake` builds by default: tables, figures and the report inputs."""
+    return [f"{R}/tables/metrics.csv", f"{R}/tables/tradeoff.csv"]

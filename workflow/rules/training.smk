@@ -1,0 +1,85 @@
+# Cortical sheets and training: stage 1 (pretrain, alpha = 0) and stage 3 (task + alpha * spatial loss).
+# Resumable checkpoints live in results/runs/, which is not a declared output: Snakemake deletes the outputs of a
+# failed job, and a retry must find the checkpoint (REFERENCE.md section 8).
+
+
+rule init_sheet:
+    output:
+        f"{R}/sheets/{{stream}}/retinotopic.h5",
+    params:
+        stream=lambda w: stream_cfg(w.stream),
+        sheet=config["sheet"],
+    log:
+        log_path("init_sheet", "{stream}"),
+    benchmark:
+        bench_path("init_sheet", "{stream}")
+    script:
+        "../scripts/init_sheet.py"
+
+
+rule pretrain:
+    input:
+        data=lambda w: train_store(w.stream),
+        sheet=f"{R}/sheets/{{stream}}/retinotopic.h5",
+    output:
+        weights=f"{R}/models/{{stream}}/pretrain/weights.pt",
+        evaluation=f"{R}/models/{{stream}}/pretrain/eval.json",
+        curve=f"{R}/models/{{stream}}/pretrain/train_log.csv",
+    params:
+        stream=lambda w: stream_cfg(w.stream),
+        stage="pretrain",
+        alpha=0.0,
+        seed=0,
+        run_dir=lambda w: f"{R}/runs/{w.stream}/pretrain",
+        device=config["run"]["device"],
+        progress=config["run"]["progress"],
+    threads: config["run"]["threads"]
+    resources:
+        gpu=1,
+    log:
+        log_path("pretrain", "{stream}"),
+    benchmark:
+        bench_path("pretrain", "{stream}")
+    script:
+        "../scripts/train.py"
+
+
+rule train:
+    input:
+        data=lambda w: train_store(w.stream),
+        sheet=f"{R}/sheets/{{stream}}/{config['sweep']['positions']}.h5",
+    output:
+        weights=f"{R}/models/{{stream}}/a{{alpha}}_s{{seed}}/weights.pt",
+        evaluation=f"{R}/models/{{stream}}/a{{alpha}}_s{{seed}}/eval.json",
+        curve=f"{R}/models/{{stream}}/a{{alpha}}_s{{seed}}/train_log.csv",
+    params:
+        stream=lambda w: stream_cfg(w.stream),
+        stage="train",
+        alpha=lambda w: float(w.alpha),
+        seed=lambda w: int(w.seed),
+        run_dir=lambda w: f"{R}/runs/{w.stream}/a{w.alpha}_s{w.seed}",
+        device=config["run"]["device"],
+        progress=config["run"]["progress"],
+    threads: config["run"]["threads"]
+    resources:
+        gpu=1,
+    log:
+        log_path("train", "{stream}_a{alpha}_s{seed}"),
+    benchmark:
+        bench_path("train", "{stream}_a{alpha}_s{seed}")
+    script:
+        "../scripts/train.py"
+
+
+rule init_weights:
+    output:
+        f"{R}/models/{{stream}}/init_s{{seed}}/weights.pt",
+    params:
+        stream=lambda w: stream_cfg(w.stream),
+        seed=lambda w: int(w.seed),
+    log:
+        log_path("init_weights", "{stream}_s{seed}"),
+    benchmark:
+        bench_path("init_weights", "{stream}_s{seed}")
+    script:
+        "../scripts/init_weights.py"

@@ -1,0 +1,23 @@
+"""Decode one shard of the configured videos (every n-th file) into an HDF5 clip store with decord."""
+
+from pathlib import Path
+
+from tdann import video
+from tdann.provenance import step
+
+cfg = snakemake.params.video
+shard, n_shards = int(snakemake.wildcards.shard), int(cfg["shards"])
+with step(snakemake, config_keys=["video"]):
+    videos = sorted(p for src in snakemake.input.sources for p in Path(src).rglob("*.mp4"))
+    mine = videos[shard::n_shards]
+    rejects = video.decode_clips(
+        mine,
+        Path(snakemake.output.store),
+        clip_len=cfg["clip_len"],
+        size=cfg["size"],
+        frame_step=cfg["frame_step"],
+        stride=cfg["stride"],
+        max_clips_per_video=cfg["max_clips_per_video"],
+        on_bad_video=cfg["on_bad_video"],
+    )
+    rejects.to_csv(snakemake.output.rejects, index=False)

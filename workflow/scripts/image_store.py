@@ -1,0 +1,23 @@
+"""Build the natural-image store for the ventral stream from photos and video frames."""
+
+from pathlib import Path
+
+from tdann import data
+from tdann.provenance import step
+
+cfg = snakemake.params.images
+with step(snakemake, config_keys=["images"], seeds={"seed": cfg["seed"]}):
+    sources = [Path(p) for p in snakemake.input.sources]
+    # packaged/synthetic datasets keep photos in images/; a local ImageNet-style folder is used as it is
+    image_dirs = [src / "images" if (src / "images").is_dir() else src for src in sources]
+    videos = sorted(p for src in sources for p in src.rglob("*.mp4"))
+    data.build_image_store(
+        image_dirs=image_dirs,
+        video_paths=videos,
+        out=Path(snakemake.output[0]),
+        size=cfg["size"],
+        crops_per_image=cfg["crops_per_image"],
+        frames_per_video=cfg["frames_per_video"],
+        val_fraction=cfg["val_fraction"],
+        seed=cfg["seed"],
+    )

@@ -1,0 +1,21 @@
+"""Map metrics of one model on its cortical sheet, for every layer and evaluation stimulus set."""
+
+from pathlib import Path
+
+from tdann import metrics, positions, screening, stimuli
+from tdann.provenance import step
+
+w, p = snakemake.wildcards, snakemake.params
+with step(snakemake, config_keys=["analysis"], seeds={"seed": 0}):
+    sheets = positions.load_sheets(Path(snakemake.input.sheet))
+    responses, params = {}, {}
+    for stimset, rpath, spath in zip(p.stimsets, snakemake.input.responses, snakemake.input.stimuli):
+        params[stimset] = stimuli.load_params(Path(spath))
+        responses[stimset] = {layer: screening.load_responses(Path(rpath), layer) for layer in sheets}
+    table, arrays = metrics.measure_model(sheets, responses, params, dict(p.analysis), seed=0)
+    table.insert(0, "sheet", p.sheet_name)
+    table.insert(0, "model", w.model)
+    table.insert(0, "stream", w.stream)
+    table.to_csv(snakemake.output.table, index=False)
+    metrics.save(Path(snakemake.output.maps), arrays, table,
+                 attrs={"stream": w.stream, "model": w.model, "sheet": p.sheet_name})

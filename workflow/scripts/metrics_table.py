@@ -1,0 +1,14 @@
+"""Gather every model's metrics into one tidy table, and the alpha trade-off table (task metric vs maps)."""
+
+import json
+
+import pandas as pd
+
+from tdann import tables
+from tdann.provenance import step
+
+with step(snakemake):
+    metrics = pd.concat([pd.read_csv(p) for p in snakemake.input.tables], ignore_index=True)
+    metrics.to_csv(snakemake.output.metrics, index=False)
+    evals = pd.DataFrame([json.loads(open(p).read()) for p in snakemake.input.evals])
+    tables.tradeoff(metrics, evals).to_csv(snakemake.output.tradeoff, index=False)

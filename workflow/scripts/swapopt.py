@@ -1,0 +1,25 @@
+"""SwapOpt on one layer: move units so that nearby units respond alike (REFERENCE.md section 3)."""
+
+from pathlib import Path
+
+import h5py
+
+from tdann import positions, screening, swapopt
+from tdann.h5io import write_dataset
+from tdann.provenance import step
+
+layer, cfg = snakemake.wildcards.layer, snakemake.params.swapopt
+with step(snakemake, config_keys=["swapopt"], seeds={"seed": cfg["seed"]}):
+    responses = screening.load_responses(Path(snakemake.input.responses), layer)
+    sheet = positions.load_sheets(Path(snakemake.input.sheet))[layer]
+    new_positions, stats = swapopt.swapopt(
+        responses, sheet.positions, sheet.neighborhood_width, n_windows=cfg["n_windows"],
+        attempts_per_window=cfg["attempts_per_window"], max_units=cfg["max_units"], seed=cfg["seed"],
+        device=snakemake.params.device, windows_per_batch=cfg["windows_per_batch"],
+    )
+    with h5py.File(snakemake.output[0], "w") as f:
+        write_dataset(f, "positions", new_positions, "unit positions after SwapOpt, channel-major unit order",
+                      units="mm")
+        f.attrs["layer"] = layer
+        for key, value in stats.items():
+            f.attrs[key] = value

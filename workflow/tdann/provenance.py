@@ -1,0 +1,281 @@
+"""Provenance records: where every number in a result came from.
+
+Every file a pipeline step writes gets a record: the rule, wildcards, inputs with their sha256, params, the config
+subset the step used, the git commit and dirty flag, package versions, host, device, random seeds, start and end time,
+and the output's own sha256. The record is a JSON sidecar ``<file>.prov.json``; HDF5 outputs also carry it as the
+root attribute ``provenance`` (written before the file's checksum is taken). Snakemake stores no output checksums
+(REFERENCE.md section 8), so this record is what ``tdann audit`` checks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import platform
+import random
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+SIDECAR_SUFFIX = ".prov.json"
+log = logging.getLogger("tdann")
+
+
+class AuditError(RuntimeError):
+    """A file's content no longer matches its provenance record."""
+
+
+def sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """sha256 of a file, or of a folder (the hash of its files' relative paths and hashes, sorted)."""
+    path = Path(path)
+    h = hashlib.sha256()
+    if path.is_dir():
+        for sub in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.endswith(SIDECAR_SUFFIX)):
+            h.update(str(sub.relative_to(path)).encode())
+            h.update(sha256(sub).encode())
+        return h.hexdigest()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sidecar(path: str | Path) -> Path:
+    path = Path(path)
+    return path.with_name(path.name + SIDECAR_SUFFIX)
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
+                             cwd=Path(__file__).resolve().parent)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def environment() -> dict[str, Any]:
+    """Code version, package versions, host and device of this process."""
+    versions = {"python": platform.python_version()}
+    for name in ("torch", "torchvision", "numpy", "decord", "h5py", "snakemake"):
+        mod = sys.modules.get(name)
+        if mod is None:
+            with contextlib.suppress(Exception):
+                mod = __import__(name)
+        versions[name] = getattr(mod, "__version__", None) if mod else None
+    device = "cpu"
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        device = torch.cuda.get_device_name(0)
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "git_commit": _git("rev-parse", "HEAD"),
+        "git_dirty": bool(status) if status is not None else None,
+        "versions": versions,
+        "host": socket.gethostname(),
+        "device": device,
+    }
+
+
+def _plain(value: Any) -> Any:
+    """Turn Snakemake containers and numpy scalars into JSON-able plain values."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if hasattr(value, "items") and callable(value.items):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+def _named(container: Any) -> dict[str, Any]:
+    """Snakemake's Namedlist -> {name: value}; entries without a name are gathered under "_"."""
+    names = {str(k): _plain(v) for k, v in container.items()} if hasattr(container, "items") else {}
+    known = set(_paths(list(names.values())))
+    rest = [p for p in _paths(_plain(list(container))) if p not in known]
+    if rest:
+        names["_"] = rest
+    return names
+
+
+def _paths(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [p for v in value for p in _paths(v)]
+    return []
+
+
+def make_record(rule: str, wildcards: Mapping, inputs: Mapping[str, Any], params: Mapping, config: Mapping,
+                seeds: Mapping[str, int], start: float, end: float) -> dict[str, Any]:
+    """Build a record (without the output checksum). Inputs are hashed now; folders hash their files."""
+    hashed = {}
+    for name, value in inputs.items():
+        for p in _paths(value):
+            if os.path.exists(p):
+                hashed[p] = {"name": name, "sha256": sha256(p)}
+    return {
+        "rule": rule,
+        "wildcards": _plain(wildcards),
+        "inputs": hashed,
+        "params": _plain(params),
+        "config": _plain(config),
+        "seeds": _plain(seeds),
+        "start": dt.datetime.fromtimestamp(start, dt.timezone.utc).isoformat(),
+        "end": dt.datetime.fromtimestamp(end, dt.timezone.utc).isoformat(),
+        "wall_s": round(end - start, 3),
+        **environment(),
+    }
+
+
+def write(path: str | Path, record: Mapping[str, Any]) -> None:
+    """Attach ``record`` to the output at ``path``: HDF5 root attribute (if HDF5) plus the JSON sidecar."""
+    path = Path(path)
+    text = json.dumps(record, sort_keys=True)
+    if path.is_file() and path.suffix in (".h5", ".hdf5"):
+        import h5py
+
+        with h5py.File(path, "a") as f:
+            f.attrs["provenance"] = text
+    full = dict(record, output=str(path), output_sha256=sha256(path))
+    sidecar(path).write_text(json.dumps(full, indent=1, sort_keys=True))
+
+
+def read(path: str | Path) -> dict[str, Any]:
+    """The record of ``path``; raises AuditError naming the file if it has none."""
+    car = sidecar(path)
+    if not car.exists():
+        raise AuditError(f"{path}: no provenance record ({car.name} missing)")
+    return json.loads(car.read_text())
+
+
+def audit(paths: list[str | Path]) -> list[str]:
+    """Walk records back to raw data, recomputing checksums. Returns the files checked; raises on the first mismatch."""
+    checked: list[str] = []
+    seen: set[str] = set()
+    todo = [str(p) for p in paths]
+    while todo:
+        p = todo.pop(0)
+        if p in seen:
+            continue
+        seen.add(p)
+        if not os.path.exists(p):
+            raise AuditError(f"{p}: file is missing")
+        if not sidecar(p).exists():
+            checked.append(p)  # raw data or a config file: checked against its consumers' records only
+            continue
+        rec = read(p)
+        if sha256(p) != rec["output_sha256"]:
+            raise AuditError(f"{p}: content no longer matches its provenance record (sha256 changed)")
+        for inp, meta in rec["inputs"].items():
+            if not os.path.exists(inp):
+                raise AuditError(f"{inp}: input of {p} is missing")
+            if sha256(inp) != meta["sha256"]:
+                raise AuditError(f"{inp}: content no longer matches the record of {p} (sha256 changed)")
+            todo.append(inp)
+        checked.append(p)
+    return checked
+
+
+def graph(paths: list[str | Path]) -> str:
+    """The provenance chain as an indented tree: each file, the rule that made it, and its inputs."""
+    lines: list[str] = []
+
+    def walk(p: str, depth: int, stack: tuple[str, ...]) -> None:
+        pad = "  " * depth
+        if not sidecar(p).exists():
+            lines.append(f"{pad}{p}  [source]")
+            return
+        rec = read(p)
+        wc = ",".join(f"{k}={v}" for k, v in rec.get("wildcards", {}).items())
+        lines.append(f"{pad}{p}  <- rule {rec['rule']}" + (f" ({wc})" if wc else ""))
+        for inp in rec["inputs"]:
+            if inp in stack:
+                continue
+            walk(inp, depth + 1, stack + (p,))
+
+    for p in paths:
+        walk(str(p), 0, ())
+    return "\n".join(lines)
+
+
+def _config_subset(config: Mapping, keys: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in keys:
+        node: Any = config
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, Mapping) else None
+        out[key] = _plain(node)
+    return out
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch."""
+    random.seed(seed)
+    with contextlib.suppress(ImportError):
+        import numpy as np
+
+        np.random.seed(seed % 2**32)
+    with contextlib.suppress(ImportError):
+        import torch
+
+        torch.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def step(smk: Any, config_keys: list[str] | None = None, seeds: Mapping[str, int] | None = None) -> Iterator[dict]:
+    """Run a pipeline step inside a Snakemake ``script:``.
+
+    ``smk`` is the ``snakemake`` object (duck-typed: input, output, params, wildcards, rule, config, log, threads).
+    Sets up logging to the rule's log file and the torch thread count, seeds RNGs, and on success writes a
+    provenance record for every output. Yields a dict the script may fill with extra seeds under ``"seeds"``.
+    """
+    logfile = list(smk.log)[0] if len(smk.log) else None
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if logfile:
+        Path(logfile).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(logfile, mode="w"))
+    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    threads = int(getattr(smk, "threads", 1) or 1)
+    with contextlib.suppress(ImportError):
+        import torch
+
+        torch.set_num_threads(threads)
+    ctx: dict[str, Any] = {"seeds": dict(seeds or {})}
+    if "seed" in ctx["seeds"]:
+        seed_everything(int(ctx["seeds"]["seed"]))
+    start = time.time()
+    log.info("rule %s %s", smk.rule, dict(smk.wildcards.items()))
+    try:
+        yield ctx
+    except Exception:
+        log.exception("rule %s failed", smk.rule)
+        raise
+    end = time.time()
+    record = make_record(
+        rule=smk.rule,
+        wildcards=dict(smk.wildcards.items()),
+        inputs=_named(smk.input),
+        params=_named(smk.params),
+        config=_config_subset(smk.config, config_keys or []),
+        seeds=ctx["seeds"],
+        start=start,
+        end=end,
+    )
+    for out in _paths(list(smk.output)):
+        if os.path.exists(out):
+            write(out, record)
+    log.info("done in %.1f s", end - start)
