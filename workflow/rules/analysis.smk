@@ -7,31 +7,23 @@ rule responses:
         stimuli=f"{R}/stimuli/{{stream}}/{{stimset}}.h5",
     output:
         f"{R}/responses/{{stream}}/{{weights}}/{{stimset}}.h5",
+    log:
+        log_path("responses", "{stream}_{weights}_{stimset}"),
+    benchmark:
+        bench_path("responses", "{stream}_{weights}_{stimset}")
+    conda:
+        CONDA_ENV
+    threads: config["run"]["threads"]
+    resources:
+        gpu=1,
     params:
         stream=lambda w: stream_cfg(w.stream),
         layers=lambda w: stream_layers(w.stream),
         batch_size=config["analysis"]["batch_size"],
         dtype=config["analysis"]["response_dtype"],
         device=config["run"]["device"],
-    threads: config["run"]["threads"]
-    resources:
-        gpu=1,
-    log:
-        log_path("responses", "{stream}_{weights}_{stimset}"),
-    benchmark:
-        bench_path("responses", "{stream}_{weights}_{stimset}")
     script:
         "../scripts/responses.py"
-
-
-def metrics_inputs(wildcards):
-    weights = weights_of(wildcards.model)
-    stimsets = stream_cfg(wildcards.stream)["eval_stimuli"]
-    return {
-        "sheet": f"{R}/sheets/{wildcards.stream}/{sheet_of(wildcards.model)}.h5",
-        "responses": [f"{R}/responses/{wildcards.stream}/{weights}/{s}.h5" for s in stimsets],
-        "stimuli": [f"{R}/stimuli/{wildcards.stream}/{s}.h5" for s in stimsets],
-    }
 
 
 rule metrics:
@@ -40,23 +32,31 @@ rule metrics:
     output:
         maps=f"{R}/metrics/{{stream}}/{{model}}.h5",
         table=f"{R}/metrics/{{stream}}/{{model}}.csv",
-    params:
-        analysis=config["analysis"],
-        sheet_name=lambda w: sheet_of(w.model),
-        stimsets=lambda w: stream_cfg(w.stream)["eval_stimuli"],
     log:
         log_path("metrics", "{stream}_{model}"),
     benchmark:
         bench_path("metrics", "{stream}_{model}")
+    conda:
+        CONDA_ENV
+    params:
+        analysis=config["analysis"],
+        sheet_name=lambda w: sheet_of(w.model),
+        stimsets=lambda w: stream_cfg(w.stream)["eval_stimuli"],
     script:
         "../scripts/metrics.py"
 
 
 rule metrics_table:
     input:
-        tables=expand(f"{R}/metrics/{{stream}}/{{model}}.csv", stream=STREAMS, model=analysis_models()),
+        tables=expand(
+            f"{R}/metrics/{{stream}}/{{model}}.csv",
+            stream=STREAMS,
+            model=analysis_models(),
+        ),
         evals=expand(
-            f"{R}/models/{{stream}}/{{run}}/eval.json", stream=STREAMS, run=sweep_runs() + ["pretrain"]
+            f"{R}/models/{{stream}}/{{run}}/eval.json",
+            stream=STREAMS,
+            run=sweep_runs() + ["pretrain"],
         ),
     output:
         metrics=f"{R}/tables/metrics.csv",
@@ -65,5 +65,7 @@ rule metrics_table:
         log_path("metrics_table", "all"),
     benchmark:
         bench_path("metrics_table", "all")
+    conda:
+        CONDA_ENV
     script:
         "../scripts/metrics_table.py"

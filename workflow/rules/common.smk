@@ -5,6 +5,7 @@ from snakemake.exceptions import WorkflowError
 R = config["results"]
 STREAMS = list(config["streams"])
 LIB = "workflow/tdann"
+CONDA_ENV = "../../envs/tdann.yaml"  # relative to the rule files
 
 
 wildcard_constraints:
@@ -44,14 +45,16 @@ def sweep_runs():
 def analysis_models():
     """Every model whose maps are measured: the sweep plus the controls (alpha = 0 pretrain, untrained nets)."""
     seeds = config["sweep"]["seeds"]
-    untrained = [f"untrained-{sheet}_s{s}" for sheet in ("retinotopic", "swapopt") for s in seeds]
+    untrained = [
+        f"untrained-{sheet}_s{s}" for sheet in ("retinotopic", "swapopt") for s in seeds
+    ]
     return sweep_runs() + ["pretrain"] + untrained
 
 
 def weights_of(model):
     """The weights a model id uses: untrained-<sheet>_s<seed> share init_s<seed>."""
     if model.startswith("untrained-"):
-        return "init_" + model.split("_", 1)[1]
+        return f"init_{model.split('_', 1)[1]}"
     return model
 
 
@@ -67,7 +70,9 @@ def sheet_of(model):
 def dataset_dirs(names):
     missing = [n for n in names if n not in config["datasets"]]
     if missing:
-        raise WorkflowError(f"config: unknown dataset(s) {missing}; defined: {list(config['datasets'])}")
+        raise WorkflowError(
+            f"config: unknown dataset(s) {missing}; defined: {list(config['datasets'])}"
+        )
     return [f"{R}/data/{n}" for n in names]
 
 
@@ -93,3 +98,22 @@ def stream_layers(stream):
 def all_targets():
     """What `snakemake` builds by default: tables, figures and the report inputs."""
     return [f"{R}/tables/metrics.csv", f"{R}/tables/tradeoff.csv"]
+
+
+def floc_input(wildcards):
+    name = config["stimuli"].get("categories", {}).get("floc_dataset")
+    if wildcards.stimset == "categories" and name:
+        return dataset_dirs([name])
+    return []
+
+
+def metrics_inputs(wildcards):
+    weights = weights_of(wildcards.model)
+    stimsets = stream_cfg(wildcards.stream)["eval_stimuli"]
+    return {
+        "sheet": f"{R}/sheets/{wildcards.stream}/{sheet_of(wildcards.model)}.h5",
+        "responses": [
+            f"{R}/responses/{wildcards.stream}/{weights}/{s}.h5" for s in stimsets
+        ],
+        "stimuli": [f"{R}/stimuli/{wildcards.stream}/{s}.h5" for s in stimsets],
+    }

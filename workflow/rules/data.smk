@@ -4,12 +4,14 @@
 rule fetch_dataset:
     output:
         directory(f"{R}/data/{{dataset}}"),
-    params:
-        entry=lambda w: config["datasets"][w.dataset],
     log:
         log_path("fetch_dataset", "{dataset}"),
     benchmark:
         bench_path("fetch_dataset", "{dataset}")
+    conda:
+        CONDA_ENV
+    params:
+        entry=lambda w: config["datasets"][w.dataset],
     script:
         "../scripts/fetch_dataset.py"
 
@@ -20,31 +22,38 @@ rule decode_shard:
     output:
         store=f"{R}/clips/shard{{shard}}.h5",
         rejects=f"{R}/clips/shard{{shard}}_rejects.csv",
-    params:
-        video=config["video"],
     log:
         log_path("decode_shard", "{shard}"),
     benchmark:
         bench_path("decode_shard", "{shard}")
+    conda:
+        CONDA_ENV
+    params:
+        video=config["video"],
     script:
         "../scripts/decode_shard.py"
 
 
 rule gather_clips:
     input:
-        shards=expand(f"{R}/clips/shard{{shard}}.h5", shard=range(config["video"]["shards"])),
+        shards=expand(
+            f"{R}/clips/shard{{shard}}.h5", shard=range(config["video"]["shards"])
+        ),
         rejects=expand(
-            f"{R}/clips/shard{{shard}}_rejects.csv", shard=range(config["video"]["shards"])
+            f"{R}/clips/shard{{shard}}_rejects.csv",
+            shard=range(config["video"]["shards"]),
         ),
     output:
         store=f"{R}/clips/clips.h5",
         rejects=f"{R}/clips/rejects.csv",
-    params:
-        val_fraction=config["video"]["val_fraction"],
     log:
         log_path("gather_clips", "clips"),
     benchmark:
         bench_path("gather_clips", "clips")
+    conda:
+        CONDA_ENV
+    params:
+        val_fraction=config["video"]["val_fraction"],
     script:
         "../scripts/gather_clips.py"
 
@@ -54,11 +63,13 @@ rule image_store:
         sources=dataset_dirs(config["images"]["sources"]),
     output:
         f"{R}/images/images.h5",
-    params:
-        images=config["images"],
     log:
         log_path("image_store", "images"),
     benchmark:
         bench_path("image_store", "images")
+    conda:
+        CONDA_ENV
+    params:
+        images=config["images"],
     script:
         "../scripts/image_store.py"

@@ -1,26 +1,21 @@
 # Evaluation stimuli: one HDF5 per (stream, set) at the stream's input size.
 
 
-def floc_input(wildcards):
-    name = config["stimuli"].get("categories", {}).get("floc_dataset")
-    if wildcards.stimset == "categories" and name:
-        return dataset_dirs([name])
-    return []
-
-
 rule stimulus_set:
     input:
         floc=floc_input,
     output:
         f"{R}/stimuli/{{stream}}/{{stimset}}.h5",
-    params:
-        spec=lambda w: config["stimuli"].get(w.stimset, {}),
-        size=lambda w: stream_cfg(w.stream)["input_size"],
-        clip_len=lambda w: stream_cfg(w.stream)["clip_len"],
     log:
         log_path("stimulus_set", "{stream}_{stimset}"),
     benchmark:
         bench_path("stimulus_set", "{stream}_{stimset}")
+    conda:
+        CONDA_ENV
+    params:
+        spec=lambda w: config["stimuli"].get(w.stimset, {}),
+        size=lambda w: stream_cfg(w.stream)["input_size"],
+        clip_len=lambda w: stream_cfg(w.stream)["clip_len"],
     script:
         "../scripts/stimulus_set.py"
 
@@ -28,11 +23,13 @@ rule stimulus_set:
 rule moving_disks:
     output:
         f"{R}/stimuli/disks.h5",
-    params:
-        spec=config["stimuli"].get("disks", {}),
     log:
         log_path("moving_disks", "disks"),
     benchmark:
         bench_path("moving_disks", "disks")
+    conda:
+        CONDA_ENV
+    params:
+        spec=config["stimuli"].get("disks", {}),
     script:
         "../scripts/moving_disks.py"

@@ -6,13 +6,15 @@
 rule init_sheet:
     output:
         f"{R}/sheets/{{stream}}/retinotopic.h5",
-    params:
-        stream=lambda w: stream_cfg(w.stream),
-        sheet=config["sheet"],
     log:
         log_path("init_sheet", "{stream}"),
     benchmark:
         bench_path("init_sheet", "{stream}")
+    conda:
+        CONDA_ENV
+    params:
+        stream=lambda w: stream_cfg(w.stream),
+        sheet=config["sheet"],
     script:
         "../scripts/init_sheet.py"
 
@@ -25,6 +27,15 @@ rule pretrain:
         weights=f"{R}/models/{{stream}}/pretrain/weights.pt",
         evaluation=f"{R}/models/{{stream}}/pretrain/eval.json",
         curve=f"{R}/models/{{stream}}/pretrain/train_log.csv",
+    log:
+        log_path("pretrain", "{stream}"),
+    benchmark:
+        bench_path("pretrain", "{stream}")
+    conda:
+        CONDA_ENV
+    threads: config["run"]["threads"]
+    resources:
+        gpu=1,
     params:
         stream=lambda w: stream_cfg(w.stream),
         stage="pretrain",
@@ -33,13 +44,6 @@ rule pretrain:
         run_dir=lambda w: f"{R}/runs/{w.stream}/pretrain",
         device=config["run"]["device"],
         progress=config["run"]["progress"],
-    threads: config["run"]["threads"]
-    resources:
-        gpu=1,
-    log:
-        log_path("pretrain", "{stream}"),
-    benchmark:
-        bench_path("pretrain", "{stream}")
     script:
         "../scripts/train.py"
 
@@ -52,6 +56,15 @@ rule train:
         weights=f"{R}/models/{{stream}}/a{{alpha}}_s{{seed}}/weights.pt",
         evaluation=f"{R}/models/{{stream}}/a{{alpha}}_s{{seed}}/eval.json",
         curve=f"{R}/models/{{stream}}/a{{alpha}}_s{{seed}}/train_log.csv",
+    log:
+        log_path("train", "{stream}_a{alpha}_s{seed}"),
+    benchmark:
+        bench_path("train", "{stream}_a{alpha}_s{seed}")
+    conda:
+        CONDA_ENV
+    threads: config["run"]["threads"]
+    resources:
+        gpu=1,
     params:
         stream=lambda w: stream_cfg(w.stream),
         stage="train",
@@ -60,13 +73,6 @@ rule train:
         run_dir=lambda w: f"{R}/runs/{w.stream}/a{w.alpha}_s{w.seed}",
         device=config["run"]["device"],
         progress=config["run"]["progress"],
-    threads: config["run"]["threads"]
-    resources:
-        gpu=1,
-    log:
-        log_path("train", "{stream}_a{alpha}_s{seed}"),
-    benchmark:
-        bench_path("train", "{stream}_a{alpha}_s{seed}")
     script:
         "../scripts/train.py"
 
@@ -74,12 +80,14 @@ rule train:
 rule init_weights:
     output:
         f"{R}/models/{{stream}}/init_s{{seed}}/weights.pt",
-    params:
-        stream=lambda w: stream_cfg(w.stream),
-        seed=lambda w: int(w.seed),
     log:
         log_path("init_weights", "{stream}_s{seed}"),
     benchmark:
         bench_path("init_weights", "{stream}_s{seed}")
+    conda:
+        CONDA_ENV
+    params:
+        stream=lambda w: stream_cfg(w.stream),
+        seed=lambda w: int(w.seed),
     script:
         "../scripts/init_weights.py"

@@ -1,0 +1,113 @@
+"""Provenance records and the audit: checksums along the chain, a tampered file is named."""
+
+import json
+from types import SimpleNamespace
+
+import h5py
+import numpy as np
+import pytest
+
+from tdann import cli, provenance
+
+
+class Namedlist(list):
+    """Enough of Snakemake's Namedlist for provenance.step."""
+
+    def __init__(self, items=(), **named):
+        super().__init__(list(items) + list(named.values()))
+        self._named = named
+
+    def items(self):
+        return self._named.items()
+
+    def __getattr__(self, name):
+        try:
+            return self._named[name]
+        except KeyError as err:
+            raise AttributeError(name) from err
+
+
+def fake_smk(tmp_path, rule, inputs, outputs, log_name):
+    return SimpleNamespace(
+        rule=rule, input=Namedlist(**inputs), output=Namedlist(outputs), params=Namedlist(n=3),
+        wildcards=Namedlist(stream="ventral"), log=Namedlist([str(tmp_path / f"{log_name}.log")]),
+        config={"sweep": {"alphas": [0.0, 0.25]}, "other": 1}, threads=1,
+    )
+
+
+@pytest.fixture
+def chain(tmp_path):
+    raw = tmp_path / "raw.txt"
+    raw.write_text("raw data")
+    mid = tmp_path / "mid.h5"
+    with provenance.step(fake_smk(tmp_path, "make_mid", {"raw": str(raw)}, [str(mid)], "mid"),
+                         config_keys=["sweep.alphas"], seeds={"seed": 7}):
+        with h5py.File(mid, "w") as f:
+            f["x"] = np.arange(5)
+    final = tmp_path / "final.csv"
+    with provenance.step(fake_smk(tmp_path, "make_final", {"mid": str(mid)}, [str(final)], "final")):
+        final.write_text("a,b\n1,2\n")
+    return raw, mid, final
+
+
+def test_record_contents(chain):
+    raw, mid, _ = chain
+    rec = provenance.read(mid)
+    assert rec["rule"] == "make_mid"
+    assert rec["inputs"][str(raw)]["sha256"] == provenance.sha256(raw)
+    assert rec["config"] == {"sweep.alphas": [0.0, 0.25]}
+    assert rec["seeds"] == {"seed": 7} and rec["wildcards"] == {"stream": "ventral"}
+    assert rec["versions"]["python"] and "git_dirty" in rec and rec["host"]
+    assert rec["output_sha256"] == provenance.sha256(mid)
+    with h5py.File(mid) as f:
+        assert json.loads(f.attrs["provenance"])["rule"] == "make_mid"
+
+
+def test_audit_passes_then_names_the_tampered_file(chain, capsys):
+    raw, mid, final = chain
+    assert cli.main(["audit", str(final)]) == 0
+    assert "3 files" in capsys.readouterr().out
+    raw.write_text("raw data, edited")
+    assert cli.main(["audit", str(final)]) == 1
+    err = capsys.readouterr().err
+    assert str(raw) in err and str(mid) in err
+    with pytest.raises(provenance.AuditError, match="raw.txt"):
+        provenance.audit([final])
+
+
+def test_audit_detects_a_changed_output(chain):
+    _, mid, final = chain
+    with h5py.File(mid, "a") as f:
+        f["x"][0] = 99
+    with pytest.raises(provenance.AuditError, match="mid.h5"):
+        provenance.audit([final])
+
+
+def test_graph_prints_the_chain(chain, capsys):
+    raw, mid, final = chain
+    assert cli.main(["audit", "--graph", str(final)]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].startswith(str(final)) and "make_final" in lines[0]
+    assert lines[1].strip().startswith(str(mid)) and "make_mid" in lines[1]
+    assert lines[2].strip().startswith(str(raw)) and "[source]" in lines[2]
+
+
+def test_failed_step_writes_no_record(tmp_path):
+    out = tmp_path / "out.txt"
+    smk = fake_smk(tmp_path, "boom", {}, [str(out)], "boom")
+    with pytest.raises(ValueError):
+        with provenance.step(smk):
+            out.write_text("half")
+            raise ValueError("bad input")
+    assert not provenance.sidecar(out).exists()
+    assert "bad input" in (tmp_path / "boom.log").read_text()
+
+
+def test_folder_checksum_changes_with_content(tmp_path):
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "a.txt").write_text("1")
+    before = provenance.sha256(d)
+    (d / "a.txt").write_text("2")
+    assert provenance.sha256(d) != before

@@ -1,0 +1,109 @@
+"""The workflow frame: config validation, dry runs of both configs, lint, formatting, environment lock."""
+
+import copy
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMA = str(ROOT / "workflow/schemas/config.schema.yaml")
+BIN = Path(sys.executable).parent
+
+
+def default_config() -> dict:
+    return yaml.safe_load((ROOT / "config/config.yaml").read_text())
+
+
+def snakemake(*args: str, cwd: Path = ROOT, timeout: int = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "snakemake"), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def test_default_config_validates_and_gets_defaults():
+    cfg = default_config()
+    del cfg["swapopt"]["seed"]
+    validate(cfg, SCHEMA)
+    assert cfg["swapopt"]["seed"] == 0
+    assert cfg["streams"]["ventral"]["optim"]["sl_kind"] == "rel"
+
+
+@pytest.mark.parametrize(
+    "edit, culprit",
+    [
+        (lambda c: c["sweep"].update(alphas=[0.0, -0.25]), "-0.25"),
+        (lambda c: c["streams"]["ventral"]["train"].update(batch_size=0), "batch_size"),
+        (lambda c: c["streams"]["dorsal"].update(width="wide"), "wide"),
+        (lambda c: c["swapopt"].update(atempts_per_window=5), "atempts_per_window"),
+        (lambda c: c["streams"]["ventral"]["layers"].update({"layer9.0": {"sheet_size": 1, "neighborhood_width": 1}}),
+         "layer9.0"),
+        (lambda c: c["datasets"].update(bad={"kind": "url", "urls": [{"url": "http://x", "sha256": "abc"}]}), "abc"),
+    ],
+)
+def test_bad_config_is_rejected_naming_the_key(edit, culprit):
+    cfg = default_config()
+    edit(cfg)
+    with pytest.raises(WorkflowError) as err:
+        validate(cfg, SCHEMA)
+    assert culprit in str(err.value)
+
+
+def test_bad_config_stops_snakemake_before_any_job(tmp_path):
+    cfg = default_config()
+    cfg["results"] = str(tmp_path / "results")
+    cfg["sweep"]["alphas"] = [-1.0]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(cfg))
+    out = snakemake("--configfile", str(bad), "--cores", "1")
+    assert out.returncode != 0
+    assert "-1.0" in out.stderr and "alphas" in out.stderr
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("configfile", ["config/config.yaml", "config/paper.yaml"])
+def test_dry_run_builds_the_dag(configfile):
+    out = snakemake("-n", "--configfile", configfile, "--quiet", "rules")
+    assert out.returncode == 0, out.stderr[-3000:]
+    for rule in ("pretrain", "swapopt", "train", "metrics"):
+        assert re.search(rf"^{rule}\s+\d+", out.stdout + out.stderr, re.M), rule
+
+
+def test_snakemake_lint_is_clean():
+    out = snakemake("--lint")
+    assert out.returncode == 0
+    assert "Congratulations" in out.stdout + out.stderr, (out.stdout + out.stderr)[-3000:]
+
+
+def test_snakefmt_check_is_clean():
+    out = subprocess.run([str(BIN / "snakefmt"), "--check", "."], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+def test_conda_env_matches_pip_lock():
+    lock = {}
+    for line in (ROOT / "envs/requirements.txt").read_text().splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, ver = line.split("==")
+            lock[name.lower()] = ver.strip()
+    env = yaml.safe_load((ROOT / "envs/tdann.yaml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert len(pip) >= 10
+    for spec in pip:
+        name, ver = spec.split("==")
+        assert lock.get(name.lower()) == ver, f"{name}: tdann.yaml {ver} vs requirements.txt {lock.get(name.lower())}"
+    assert lock["torch"] == "2.14.1" and lock["torchvision"] == "0.29.1"
+
+
+def test_every_rule_has_log_and_benchmark():
+    text = "\n".join(p.read_text() for p in (ROOT / "workflow/rules").glob("*.smk"))
+    rules = re.split(r"\nrule ", text)[1:]
+    assert rules
+    for body in rules:
+        name = body.split(":", 1)[0]
+        assert "\n    log:" in body, name
+        assert "\n    benchmark:" in body, name
