@@ -67,5 +67,27 @@ rule metrics_table:
         bench_path("metrics_table", "all")
     conda:
         CONDA_ENV
+    params:
+        analysis=config["analysis"],
     script:
         "../scripts/metrics_table.py"
+
+
+rule results_table:
+    input:
+        f"{R}/tables/metrics.csv",
+    output:
+        table=f"{R}/tables/results.csv",
+        verdicts=f"{R}/tables/emergence.csv",
+        markdown=f"{R}/tables/results.md",
+    log:
+        log_path("results_table", "all"),
+    benchmark:
+        bench_path("results_table", "all")
+    conda:
+        CONDA_ENV
+    params:
+        sweep=config["sweep"],
+        analysis=config["analysis"],
+    script:
+        "../scripts/results_table.py"

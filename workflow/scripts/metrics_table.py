@@ -7,8 +7,8 @@ import pandas as pd
 from tdann import tables
 from tdann.provenance import step
 
-with step(snakemake):
+with step(snakemake, config_keys=["analysis"]):
     metrics = pd.concat([pd.read_csv(p) for p in snakemake.input.tables], ignore_index=True)
     metrics.to_csv(snakemake.output.metrics, index=False)
     evals = pd.DataFrame([json.loads(open(p).read()) for p in snakemake.input.evals])
-    tables.tradeoff(metrics, evals).to_csv(snakemake.output.tradeoff, index=False)
+    tables.tradeoff(metrics, evals, dict(snakemake.params.analysis)).to_csv(snakemake.output.tradeoff, index=False)

@@ -1,0 +1,128 @@
+"""Result tables: the alpha trade-off and the emergence comparisons with their statistics (REFERENCE.md section 9).
+
+A map "emerges" in a layer only where the trained alpha > 0 network beats, across seeds, all three controls: the
+alpha = 0 network on the same positions, the shuffled-position null of the same network, and the untrained network
+on the same positions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import analysis
+
+# (stream, area, layer config key, stimset, metric prefix): the maps the results table is about
+MAPS = (
+    ("ventral", "V1", "v1_layer", "gratings", "ori_"),
+    ("ventral", "VTC", "vtc_layer", "categories", "cat_faces_t_"),
+    ("dorsal", "V1", "v1_layer", "drifting", "ori_"),
+    ("dorsal", "MT", "mt_layer", "drifting", "dir_"),
+)
+
+
+def parse_model(model: str) -> dict:
+    """'a0.25_s1' -> alpha 0.25, seed 1, kind 'trained'; 'untrained-swapopt_s0'; 'pretrain'."""
+    if model == "pretrain":
+        return {"kind": "pretrain", "alpha": 0.0, "seed": 0}
+    head, seed = model.rsplit("_s", 1)
+    if head.startswith("untrained-"):
+        return {"kind": head, "alpha": np.nan, "seed": int(seed)}
+    return {"kind": "trained", "alpha": float(head[1:]), "seed": int(seed)}
+
+
+def tradeoff(metrics: pd.DataFrame, evals: pd.DataFrame, analysis_cfg: dict | None = None) -> pd.DataFrame:
+    """One row per trained model (stream, alpha, seed): task metrics on held-out data beside map smoothness."""
+    cfg = {"v1_layer": "layer2.0", "vtc_layer": "layer4.1", "mt_layer": "layer3.1", **(analysis_cfg or {})}
+    ev = evals[evals["stage"] == "train"].copy()
+    numeric = [c for c in ev.columns if c not in ("stream", "stage") and pd.api.types.is_numeric_dtype(ev[c])]
+    rows = []
+    for _, e in ev.iterrows():
+        model = f"a{e['alpha']:g}_s{int(e['seed'])}"
+        row = {"stream": e["stream"], "alpha": e["alpha"], "seed": int(e["seed"]), "model": model}
+        row.update({c: e[c] for c in numeric if c not in ("alpha", "seed")})
+        m = metrics[(metrics["stream"] == e["stream"]) & (metrics["model"] == model)]
+        for stream, area, key, stimset, prefix in MAPS:
+            if stream != e["stream"]:
+                continue
+            sel = m[(m["layer"] == cfg[key]) & (m["stimset"] == stimset)]
+            for suffix in ("smoothness", "far_index", "spread"):
+                val = sel.loc[sel["metric"] == prefix + suffix, "value"]
+                if len(val):
+                    row[f"{area}_{prefix}{suffix}"] = float(val.iloc[0])
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values(["stream", "alpha", "seed"]).reset_index(drop=True)
+
+
+def _value(metrics: pd.DataFrame, stream: str, model: str, layer: str, stimset: str, metric: str) -> float:
+    sel = metrics[(metrics["stream"] == stream) & (metrics["model"] == model) & (metrics["layer"] == layer)
+                  & (metrics["stimset"] == stimset) & (metrics["metric"] == metric)]
+    return float(sel["value"].iloc[0]) if len(sel) else np.nan
+
+
+def emergence(metrics: pd.DataFrame, alphas: list[float], seeds: list[int], positions: str,
+              analysis_cfg: dict, index: str = "smoothness", seed: int = 0) -> pd.DataFrame:
+    """For each map and alpha > 0: the index over seeds beside each control, with paired statistics.
+
+    Columns: stream, area, layer, alpha, control, model_mean, model_sd, control_mean, control_sd, diff_mean,
+    diff_ci_low, diff_ci_high (bootstrap over seeds), p_paired_t, n_seeds, beats (CI low > 0).
+    Controls: alpha = 0 (same positions), shuffled positions (same model), untrained (same positions).
+    """
+    rng = np.random.default_rng(seed)
+    rows = []
+    for stream, area, key, stimset, prefix in MAPS:
+        if stream not in set(metrics["stream"]):
+            continue
+        layer = analysis_cfg[key]
+        for alpha in [a for a in alphas if a > 0]:
+            trained = [f"a{alpha:g}_s{s}" for s in seeds]
+            model_vals = np.array([_value(metrics, stream, m, layer, stimset, prefix + index) for m in trained])
+            controls = {
+                "alpha=0": [_value(metrics, stream, f"a0_s{s}", layer, stimset, prefix + index) for s in seeds],
+                "shuffled": [_value(metrics, stream, m, layer, stimset, f"{prefix}shuffled_{index}") for m in trained],
+                f"untrained ({positions})": [
+                    _value(metrics, stream, f"untrained-{positions}_s{s}", layer, stimset, prefix + index)
+                    for s in seeds
+                ],
+            }
+            for control, vals in controls.items():
+                ctrl = np.array(vals)
+                diff = model_vals - ctrl
+                ok = np.isfinite(diff)
+                lo, hi = analysis.bootstrap_ci(diff[ok], rng=rng)
+                test = analysis.paired_test(model_vals[ok], ctrl[ok]) if ok.sum() >= 2 else {}
+                rows.append(dict(
+                    stream=stream, area=area, layer=layer, stimset=stimset, index=index, alpha=alpha,
+                    control=control, model_mean=np.nanmean(model_vals), model_sd=np.nanstd(model_vals, ddof=1)
+                    if ok.sum() > 1 else np.nan, control_mean=np.nanmean(ctrl),
+                    control_sd=np.nanstd(ctrl, ddof=1) if ok.sum() > 1 else np.nan,
+                    diff_mean=float(np.nanmean(diff)) if ok.any() else np.nan, diff_ci_low=lo, diff_ci_high=hi,
+                    p_paired_t=test.get("p_t", np.nan), n_seeds=int(ok.sum()),
+                    beats=bool(np.isfinite(lo) and lo > 0),
+                ))
+    return pd.DataFrame(rows)
+
+
+def verdicts(table: pd.DataFrame) -> pd.DataFrame:
+    """Per map and alpha: did the map emerge (beats every control)?"""
+    if table.empty:
+        return table
+    g = table.groupby(["stream", "area", "layer", "index", "alpha"], sort=False)
+    out = g.agg(model_mean=("model_mean", "first"), beats_all=("beats", "all"), n_seeds=("n_seeds", "min"))
+    return out.reset_index().assign(emerged=lambda d: d["beats_all"] & (d["n_seeds"] >= 3))
+
+
+def to_markdown(table: pd.DataFrame, floatfmt: str = ".3f") -> str:
+    """A plain markdown rendering (no tabulate dependency)."""
+    if table.empty:
+        return "(no rows)\n"
+    cols = list(table.columns)
+
+    def fmt(v) -> str:
+        if isinstance(v, (float, np.floating)):
+            return "nan" if not np.isfinite(v) else format(v, floatfmt)
+        return str(v)
+
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
