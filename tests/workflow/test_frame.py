@@ -107,3 +107,22 @@ def test_every_rule_has_log_and_benchmark():
         name = body.split(":", 1)[0]
         assert "\n    log:" in body, name
         assert "\n    benchmark:" in body, name
+
+
+def test_config_readme_documents_every_schema_key():
+    schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+    doc = (ROOT / "config/README.md").read_text()
+    keys: set[str] = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            for k, v in node.get("properties", {}).items():
+                keys.add(k)
+                walk(v)
+            for v in node.values():
+                if isinstance(v, dict):
+                    walk(v)
+
+    walk(schema)
+    missing = sorted(k for k in keys if f"`{k}`" not in doc)
+    assert not missing, f"config/README.md does not document {missing}"
