@@ -95,9 +95,23 @@ def stream_layers(stream):
     return list(stream_cfg(stream)["layers"])
 
 
+def figure_targets():
+    figs = [
+        f"{R}/figures/{s}_{name}"
+        for s in STREAMS
+        for name in ("v1_orientation", "training_curves")
+    ]
+    if "dorsal" in STREAMS:
+        figs.append(f"{R}/figures/dorsal_mt_direction")
+    if "ventral" in STREAMS:
+        figs.append(f"{R}/figures/ventral_vtc_categories")
+    figs += [f"{R}/figures/alpha_tradeoff", f"{R}/figures/emergence"]
+    return [f"{f}.{ext}" for f in figs for ext in ("png", "pdf")]
+
+
 def all_targets():
-    """What `snakemake` builds by default: tables, figures and the report inputs."""
-    return [f"{R}/tables/tradeoff.csv", f"{R}/tables/results.md"]
+    """What `snakemake` builds by default: tables and figures (the report is built from them)."""
+    return [f"{R}/tables/tradeoff.csv", f"{R}/tables/results.md"] + figure_targets()
 
 
 def floc_input(wildcards):

@@ -1,0 +1,45 @@
+"""Emergence, not retention: each map's smoothness for every alpha beside its controls (alpha = 0, shuffled
+positions, untrained network on the same positions), every seed shown; the verdict in the title."""
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from tdann import figures, tables
+from tdann.provenance import step
+
+p = snakemake.params
+with step(snakemake, config_keys=["figures", "sweep", "analysis"]):
+    res = pd.read_csv(snakemake.input.table)
+    metrics = pd.read_csv(snakemake.input.metrics)
+    res = res[res["index"] == "smoothness"]
+    maps = [m for m in tables.MAPS if m[0] in set(metrics["stream"])]
+    fig, axes = plt.subplots(1, len(maps), figsize=(3.6 * len(maps), 3.4), squeeze=False)
+    seeds = p.sweep["seeds"]
+    for ax, (stream, area, key, stimset, prefix) in zip(axes[0], maps):
+        layer = p.analysis[key]
+        sel = metrics[(metrics["stream"] == stream) & (metrics["layer"] == layer) & (metrics["stimset"] == stimset)]
+
+        def vals(model_fmt, metric):
+            out = []
+            for s in seeds:
+                v = sel[(sel["model"] == model_fmt.format(s=s)) & (sel["metric"] == metric)]["value"]
+                out.append(float(v.iloc[0]) if len(v) else np.nan)
+            return out
+
+        groups = [("untrained\nretinotopic", vals("untrained-retinotopic_s{s}", prefix + "smoothness")),
+                  ("untrained\nswapopt", vals("untrained-swapopt_s{s}", prefix + "smoothness"))]
+        for a in p.sweep["alphas"]:
+            groups.append((f"α={a:g}", vals(f"a{a:g}_s{{s}}", prefix + "smoothness")))
+        groups.append(("shuffled\n(α max)", vals(f"a{max(p.sweep['alphas']):g}_s{{s}}",
+                                                  prefix + "shuffled_smoothness")))
+        for i, (label, v) in enumerate(groups):
+            ax.plot(np.full(len(v), i) + np.linspace(-0.1, 0.1, len(v)), v, "o", ms=4)
+            ax.plot([i - 0.25, i + 0.25], [np.nanmean(v)] * 2, "k-", lw=1.5)
+        ax.set_xticks(range(len(groups)), [g[0] for g in groups], fontsize=6, rotation=45)
+        ax.set_ylabel("smoothness index")
+        r = res[(res["stream"] == stream) & (res["area"] == area)]
+        emerged = [f"{a:g}" for a, g in r.groupby("alpha") if g["beats"].all()]
+        ax.set_title(f"{stream} {area} ({layer})\nemerged at α: {', '.join(emerged) or 'none'}", fontsize=8)
+    fig.tight_layout()
+    figures.save(fig, [snakemake.output.png, snakemake.output.pdf], p.figures["dpi"])
