@@ -1,0 +1,461 @@
+"""Spiking speed channels: a spatial kernel followed by parallel leaky integrate-and-fire "box" channels.
+
+The input is an *event* stream (pixels that changed, as from an event camera) of a moving disk. A disk-shaped
+kernel turns the events near each pixel into an input current that grows with the disk's speed: a faster edge
+sweeps more pixels per time step. Each channel is a sheet of LIF box neurons (norse ``LIFBoxCell``, REFERENCE.md
+section 7: ``v += dt * tau_mem_inv * (v_leak - v + i)``, spike when ``v > v_th``, then reset) with its own membrane
+time constant and threshold, so channel ``c`` fires only above some speed. Two optional stages bound a channel to a
+speed *band*: a centre-surround kernel (events that spill past the centre into the surround annulus, as those of
+fast edges do, subtract) and inhibition from the faster channels to the slower ones.
+
+Channels are ordered from slow to fast: channel ``c`` is inhibited by channels ``c' > c``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+try:  # norse compiles a few functions with torch.jit.script on import, which warns under torch 2.x
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        from norse.torch import LIFBoxCell, LIFBoxParameters
+        from norse.torch.functional.lif_box import LIFBoxFeedForwardState
+    HAVE_NORSE = True
+except ImportError:  # pragma: no cover - norse is pinned in the environment
+    HAVE_NORSE = False
+
+
+class SpikingConfigError(ValueError):
+    """A speed-channel parameter or stimulus is malformed."""
+
+
+def lif_box_step(
+    v: torch.Tensor,
+    i: torch.Tensor,
+    tau_mem_inv: torch.Tensor | float,
+    v_leak: torch.Tensor | float = 0.0,
+    v_th: torch.Tensor | float = 1.0,
+    v_reset: torch.Tensor | float = 0.0,
+    dt: float = 1e-3,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One Euler step of a LIF box neuron (REFERENCE.md section 7); the plain-torch reference of norse's update.
+
+    ``v <- v + dt * tau_mem_inv * (v_leak - v + i)``; ``spikes = v > v_th``; spiking units are set to ``v_reset``.
+    Returns ``(spikes, v)`` with spikes as 0/1 in ``v``'s dtype. Parameters broadcast against ``v``.
+    """
+    v = v + dt * tau_mem_inv * (v_leak - v + i)
+    z = (v > v_th).to(v.dtype)
+    v = (1 - z) * v + z * v_reset
+    return z, v
+
+
+def disk_kernel(radius: float, surround: float = 0.0) -> torch.Tensor:
+    """A (k, k) spatial kernel: a disk of ``radius`` pixels normalised to sum 1, minus ``surround`` times an
+    annulus (radius .. 2 radius) normalised to sum 1. With ``surround = 1`` a uniform input gives zero."""
+    if radius <= 0:
+        raise SpikingConfigError(f"kernel_radius must be > 0, got {radius}")
+    if surround < 0:
+        raise SpikingConfigError(f"surround must be >= 0, got {surround}")
+    outer = 2 * radius if surround > 0 else radius
+    half = int(math.ceil(outer))
+    yy, xx = torch.meshgrid(torch.arange(-half, half + 1.0), torch.arange(-half, half + 1.0), indexing="ij")
+    d = torch.sqrt(xx**2 + yy**2)
+    centre = (d <= radius).float()
+    kernel = centre / centre.sum()
+    if surround > 0:
+        ring = ((d > radius) & (d <= outer)).float()
+        kernel = kernel - surround * ring / ring.sum()
+    return kernel
+
+
+def events_to_frames(events: torch.Tensor | np.ndarray, steps: int, height: int, width: int) -> torch.Tensor:
+    """Rasterise events, rows ``(t, x, y)`` (x = column, y = row), to event counts of shape (steps, height, width)."""
+    ev = torch.as_tensor(np.asarray(events), dtype=torch.long)
+    if ev.ndim != 2 or ev.shape[1] != 3:
+        raise SpikingConfigError(f"events must have shape (E, 3) with rows (t, x, y), got {tuple(ev.shape)}")
+    t, x, y = ev.unbind(1)
+    bad = (t < 0) | (t >= steps) | (x < 0) | (x >= width) | (y < 0) | (y >= height)
+    if bool(bad.any()):
+        raise SpikingConfigError(f"{int(bad.sum())} events fall outside (steps={steps}, {height}x{width})")
+    frames = torch.zeros(steps * height * width)
+    frames.index_add_(0, (t * height + y) * width + x, torch.ones(len(t)))
+    return frames.view(steps, height, width)
+
+
+def occupancy_to_events(frames: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """Event frames from occupancy frames (T, H, W): ``|frame_t - frame_{t-1}|``, no events at t = 0."""
+    f = torch.as_tensor(np.asarray(frames), dtype=torch.float32)
+    if f.ndim != 3:
+        raise SpikingConfigError(f"frames must have shape (T, H, W), got {tuple(f.shape)}")
+    return torch.cat([torch.zeros_like(f[:1]), (f[1:] - f[:-1]).abs()])
+
+
+def stimulus_event_frames(stimulus: Mapping[str, Any] | torch.Tensor | np.ndarray) -> torch.Tensor:
+    """Event frames (T, H, W) from a moving-disk stimulus: a dict with ``events`` (rasterised to the shape of
+    ``frames``) or only ``frames`` (binary occupancy, differenced), or an array that already holds event frames."""
+    if not isinstance(stimulus, Mapping):
+        f = torch.as_tensor(np.asarray(stimulus), dtype=torch.float32)
+        if f.ndim != 3:
+            raise SpikingConfigError(f"event frames must have shape (T, H, W), got {tuple(f.shape)}")
+        return f
+    if "frames" not in stimulus:
+        raise SpikingConfigError(f"stimulus dict needs 'frames' (keys: {sorted(stimulus)})")
+    shape = tuple(np.asarray(stimulus["frames"]).shape)
+    if "events" in stimulus:
+        return events_to_frames(stimulus["events"], *shape)
+    return occupancy_to_events(stimulus["frames"])
+
+
+def split_by_speed(stimulus: Mapping[str, Any], skip_onset: bool = True) -> dict[float, list[dict[str, Any]]]:
+    """Cut a multi-segment moving-disk stream (``tdann.stimuli.moving_disks``: ``frames``, ``events`` rows
+    (t, x, y), ``centers``, ``speed`` per segment, ``segments`` [start, stop)) into clips grouped by speed.
+
+    Each clip is a dict with ``frames``, ``events`` (times relative to the clip start) and ``centers``. With
+    ``skip_onset`` the events of a clip's first step are dropped: there a new disk appears at once and its whole
+    area fires, which says nothing about speed.
+    """
+    need = {"frames", "events", "centers", "speed", "segments"} - set(stimulus)
+    if need:
+        raise SpikingConfigError(f"moving-disk stimulus lacks {sorted(need)}")
+    events = torch.as_tensor(np.asarray(stimulus["events"]), dtype=torch.long)
+    out: dict[float, list[dict[str, Any]]] = {}
+    for speed, (start, stop) in zip(np.asarray(stimulus["speed"], float).tolist(),
+                                    np.asarray(stimulus["segments"], int).tolist()):
+        first = start + 1 if skip_onset else start
+        ev = events[(events[:, 0] >= first) & (events[:, 0] < stop)].clone()
+        ev[:, 0] -= start
+        out.setdefault(float(speed), []).append({
+            "frames": torch.as_tensor(np.asarray(stimulus["frames"][start:stop])),
+            "events": ev,
+            "centers": torch.as_tensor(np.asarray(stimulus["centers"][start:stop])),
+        })
+    return out
+
+
+class SpeedChannels(nn.Module):
+    """Parallel LIF box channels on a shared spatial kernel; ``forward(events (T, H, W)) -> spikes (T, C, H, W)``.
+
+    Args:
+        n_channels: number of channels C, ordered slow to fast.
+        tau_mem_inv: per-channel inverse membrane time constants (1/s; REFERENCE.md section 7 default 100).
+        v_th: per-channel thresholds (default 1).
+        kernel_radius: radius (pixels) of the disk kernel.
+        inhibition: weight of the inhibition a channel receives from every faster channel's spikes at the previous
+            step (pooled with the disk kernel); 0 disables it.
+        surround: weight of the surround annulus of the kernel (0 = plain disk).
+        input_gain: factor on the kernel output (the kernel sums to 1, so the drive is a fraction of pixels with
+            events per step times this gain).
+        v_leak, v_reset, dt: LIF constants (REFERENCE.md section 7: 0, 0, 1e-3).
+        backend: "norse" (``LIFBoxCell``) or "torch" (``lif_box_step``); same update.
+    """
+
+    def __init__(
+        self,
+        n_channels: int,
+        tau_mem_inv: Sequence[float],
+        v_th: Sequence[float],
+        kernel_radius: float = 3.0,
+        inhibition: float = 0.0,
+        surround: float = 0.0,
+        input_gain: float = 1.0,
+        v_leak: float = 0.0,
+        v_reset: float = 0.0,
+        dt: float = 1e-3,
+        backend: str = "norse",
+    ) -> None:
+        super().__init__()
+        if len(tau_mem_inv) != n_channels or len(v_th) != n_channels:
+            raise SpikingConfigError(
+                f"tau_mem_inv ({len(tau_mem_inv)}) and v_th ({len(v_th)}) need n_channels={n_channels} values"
+            )
+        if any(t <= 0 or dt * t > 1 for t in tau_mem_inv):
+            raise SpikingConfigError(
+                f"tau_mem_inv must be in (0, 1/dt={1 / dt:g}] for a stable Euler step: {list(tau_mem_inv)}"
+            )
+        if backend not in ("norse", "torch"):
+            raise SpikingConfigError(f"backend must be 'norse' or 'torch', got {backend!r}")
+        if backend == "norse" and not HAVE_NORSE:
+            raise RuntimeError("backend 'norse' requested but norse does not import; use backend='torch'")
+        if inhibition < 0:
+            raise SpikingConfigError(f"inhibition must be >= 0, got {inhibition}")
+        self.n_channels = n_channels
+        self.inhibition = float(inhibition)
+        self.input_gain = float(input_gain)
+        self.v_leak, self.v_reset, self.dt = float(v_leak), float(v_reset), float(dt)
+        self.backend = backend
+        self.register_buffer("tau_mem_inv", torch.as_tensor(list(tau_mem_inv), dtype=torch.float32).view(-1, 1, 1))
+        self.register_buffer("v_th", torch.as_tensor(list(v_th), dtype=torch.float32).view(-1, 1, 1))
+        self.register_buffer("kernel", disk_kernel(kernel_radius, surround)[None, None])
+        self.register_buffer("pool", disk_kernel(kernel_radius)[None, None])
+        # inhib[c, c'] = 1 where c' is faster than c (c' > c): faster channels silence slower ones
+        self.register_buffer("inhib", torch.triu(torch.ones(n_channels, n_channels), diagonal=1))
+
+    def drive(self, events: torch.Tensor) -> torch.Tensor:
+        """Input current (T, H, W): event frames filtered with the spatial kernel, times ``input_gain``."""
+        x = events.to(self.kernel)[:, None]
+        pad = self.kernel.shape[-1] // 2
+        return self.input_gain * F.conv2d(F.pad(x, (pad,) * 4), self.kernel)[:, 0]
+
+    def forward(self, events: torch.Tensor) -> torch.Tensor:
+        """Spikes (T, C, H, W) for event frames (T, H, W)."""
+        if events.ndim != 3:
+            raise SpikingConfigError(f"SpeedChannels expects event frames (T, H, W), got {tuple(events.shape)}")
+        drive = self.drive(events)
+        T, H, W = drive.shape
+        v = torch.full((self.n_channels, H, W), self.v_leak, device=drive.device)
+        z = torch.zeros_like(v)
+        cell = None
+        if self.backend == "norse":
+            p = LIFBoxParameters(
+                tau_mem_inv=self.tau_mem_inv,
+                v_leak=torch.as_tensor(self.v_leak, device=drive.device),
+                v_th=self.v_th,
+                v_reset=torch.as_tensor(self.v_reset, device=drive.device),
+            )
+            cell = LIFBoxCell(p, dt=self.dt)
+        out = torch.empty(T, self.n_channels, H, W, device=drive.device)
+        pad = self.pool.shape[-1] // 2
+        for t in range(T):
+            i = drive[t].expand(self.n_channels, H, W)
+            if self.inhibition > 0:
+                pooled = F.conv2d(F.pad(z[None], (pad,) * 4), self.pool.expand(self.n_channels, 1, -1, -1),
+                                  groups=self.n_channels)[0]
+                i = i - self.inhibition * torch.einsum("cd,dhw->chw", self.inhib, pooled)
+            if cell is not None:
+                z, state = cell(i, LIFBoxFeedForwardState(v=v))
+                v = state.v
+            else:
+                z, v = lif_box_step(v, i, self.tau_mem_inv, self.v_leak, self.v_th, self.v_reset, self.dt)
+            out[t] = z
+        return out
+
+
+def _clips(stimuli: Any) -> list[torch.Tensor]:
+    """Event-frame clips from one speed's stimuli: a single stimulus or a list of them."""
+    if isinstance(stimuli, (list, tuple)):
+        return [stimulus_event_frames(s) for s in stimuli]
+    return [stimulus_event_frames(stimuli)]
+
+
+@torch.no_grad()
+def speed_tuning(model: SpeedChannels, stimuli_by_speed: Mapping[float, Any], device: str = "cpu") -> pd.DataFrame:
+    """Speed-tuning curves: total spikes of each channel per stimulus (mean over clips), one row per (channel,
+    speed). ``stimuli_by_speed`` maps a speed to event frames (T, H, W), a stimulus dict, or a list of those."""
+    if not stimuli_by_speed:
+        raise SpikingConfigError("stimuli_by_speed is empty")
+    model = model.to(device)
+    rows = []
+    for speed in sorted(stimuli_by_speed):
+        counts = torch.stack([model(c.to(device)).sum(dim=(0, 2, 3)) for c in _clips(stimuli_by_speed[speed])])
+        for ch, n in enumerate(counts.mean(0).tolist()):
+            rows.append({"channel": ch, "speed": float(speed), "spike_count": n})
+    return pd.DataFrame(rows)
+
+
+def selectivity_index(tuning: pd.DataFrame) -> pd.DataFrame:
+    """Per channel: preferred speed, threshold speed and selectivity ``(R_pref - R_null) / (R_pref + R_null)``.
+
+    R_pref / R_null are the largest / smallest spike counts over speeds (the classic form of REFERENCE.md section 4
+    applied to speed); a silent channel gets 0. ``threshold_speed`` is the slowest speed at which the channel
+    reaches half of its maximum count (NaN if silent).
+    """
+    missing = {"channel", "speed", "spike_count"} - set(tuning.columns)
+    if missing:
+        raise SpikingConfigError(f"tuning table lacks columns {sorted(missing)}")
+    rows = []
+    for ch, g in tuning.sort_values("speed").groupby("channel"):
+        r = g["spike_count"].to_numpy(float)
+        s = g["speed"].to_numpy(float)
+        hi, lo = r.max(), r.min()
+        rows.append({
+            "channel": int(ch),
+            "preferred_speed": float(s[r.argmax()]) if hi > 0 else float("nan"),
+            "threshold_speed": float(s[np.argmax(r >= hi / 2)]) if hi > 0 else float("nan"),
+            "selectivity": float((hi - lo) / (hi + lo)) if hi > 0 else 0.0,
+            "total_spikes": float(r.sum()),
+        })
+    return pd.DataFrame(rows)
+
+
+def localisation_error(spikes: torch.Tensor, centers: torch.Tensor | np.ndarray) -> dict[str, float]:
+    """Error of the disk centre read out from spikes: per time step the centroid of all spikes (any channel) is
+    compared with the true centre, ``centers`` (T, 2) as (x, y) = (column, row) in pixels.
+
+    Returns mean and median Euclidean error (pixels) over steps with spikes, and the fraction of such steps.
+    """
+    s = spikes.detach().float().cpu()
+    c = torch.as_tensor(np.asarray(centers), dtype=torch.float32)
+    if s.ndim == 3:
+        s = s[:, None]
+    if s.ndim != 4 or c.shape != (s.shape[0], 2):
+        raise SpikingConfigError(
+            f"spikes (T, C, H, W) and centers (T, 2) disagree: {tuple(s.shape)} vs {tuple(c.shape)}"
+        )
+    m = s.sum(1)  # (T, H, W)
+    total = m.sum(dim=(1, 2))
+    active = total > 0
+    if not bool(active.any()):
+        return {"mean_error": float("nan"), "median_error": float("nan"), "active_fraction": 0.0}
+    H, W = m.shape[1:]
+    ys, xs = torch.arange(H, dtype=torch.float32), torch.arange(W, dtype=torch.float32)
+    cx = (m.sum(1) * xs).sum(1)[active] / total[active]
+    cy = (m.sum(2) * ys).sum(1)[active] / total[active]
+    err = torch.sqrt((cx - c[active, 0]) ** 2 + (cy - c[active, 1]) ** 2)
+    return {"mean_error": float(err.mean()), "median_error": float(err.median()),
+            "active_fraction": float(active.float().mean())}
+
+
+def _separation(counts: np.ndarray, target: int) -> tuple[np.ndarray, np.ndarray]:
+    """For count curves (G, S) and a target speed index: separation ``(above - below) / (above + below)`` with
+    ``above`` the smallest count at speeds >= target and ``below`` the largest at slower speeds, and ``above``."""
+    above = counts[:, target:].min(1)
+    below = counts[:, :target].max(1) if target > 0 else np.zeros(len(counts))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sep = np.where(above + below > 0, (above - below) / (above + below), -1.0)
+    return sep, above
+
+
+def _pick_robust(sep: np.ndarray, above: np.ndarray, n_tau: int, n_th: int) -> int:
+    """Index into the (tau x threshold) grid: among the points with the best separation, the tau with the widest
+    range of such thresholds (ties: most spikes at the target speeds), and the middle threshold of that range, so
+    the chosen threshold keeps a margin on both sides instead of sitting on the edge of the separating range."""
+    ok = (sep >= sep.max() - 1e-9).reshape(n_tau, n_th)
+    score = ok.sum(1) + np.where(ok, above.reshape(n_tau, n_th), 0).sum(1) / (above.sum() + 1.0)
+    tau = int(np.argmax(score))
+    cols = np.flatnonzero(ok[tau])
+    return tau * n_th + int(cols[len(cols) // 2])
+
+
+@torch.no_grad()
+def fit_channels(
+    stimuli_by_speed: Mapping[float, Any],
+    n_channels: int,
+    tau_grid: Sequence[float] = (50.0, 100.0, 200.0, 400.0, 800.0),
+    n_thresholds: int = 24,
+    kernel_radius: float = 3.0,
+    surround: float = 0.0,
+    input_gain: float = 1.0,
+    dt: float = 1e-3,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """Grid search of (tau_mem_inv, v_th) per channel so that channel c fires at speeds >= its target speed and
+    little below (no inhibition during the fit). Targets: the sorted speeds, spread evenly when there are more
+    speeds than channels. Thresholds are a linear grid up to the largest drive seen. All grid points run at once
+    as the channels of one ``SpeedChannels`` (torch backend), one pass per clip.
+
+    Returns a YAML-able dict: tau_mem_inv, v_th, target_speed, separation (per channel, in [-1, 1]; 1 = silent below
+    the target, > 0 = more spikes at every speed >= target than at any slower one), spike_counts (C x S), speeds.
+    """
+    speeds = sorted(float(s) for s in stimuli_by_speed)
+    if not 1 <= n_channels <= len(speeds):
+        raise SpikingConfigError(f"n_channels={n_channels} must be between 1 and the number of speeds ({len(speeds)})")
+    if any(t <= 0 or dt * t > 1 for t in tau_grid):
+        raise SpikingConfigError(f"tau_grid values must be in (0, 1/dt]: {list(tau_grid)}")
+    clips = {s: _clips(stimuli_by_speed[s]) for s in stimuli_by_speed}
+    probe = SpeedChannels(1, [tau_grid[0]], [1.0], kernel_radius, 0.0, surround, input_gain, dt=dt, backend="torch")
+    max_drive = max(float(probe.drive(c).max()) for cs in clips.values() for c in cs)
+    if max_drive <= 0:
+        raise SpikingConfigError("the stimuli produce no positive input (no events?)")
+    ths = np.linspace(max_drive / n_thresholds, max_drive, n_thresholds)
+    grid = [(float(t), float(th)) for t in tau_grid for th in ths]
+    bank = SpeedChannels(len(grid), [g[0] for g in grid], [g[1] for g in grid], kernel_radius, 0.0, surround,
+                         input_gain, dt=dt, backend="torch")
+    tuning = speed_tuning(bank, {s: clips[s] for s in stimuli_by_speed}, device=device)
+    counts = tuning.pivot(index="channel", columns="speed", values="spike_count")[speeds].to_numpy()
+    targets = np.unique(np.round(np.linspace(0, len(speeds) - 1, n_channels)).astype(int))
+    out: dict[str, Any] = {"tau_mem_inv": [], "v_th": [], "target_speed": [], "separation": [], "spike_counts": [],
+                           "speeds": speeds, "kernel_radius": kernel_radius, "surround": surround,
+                           "input_gain": input_gain, "dt": dt}
+    for target in targets:
+        sep, above = _separation(counts, int(target))
+        best = _pick_robust(sep, above, len(tau_grid), n_thresholds)
+        out["tau_mem_inv"].append(grid[best][0])
+        out["v_th"].append(grid[best][1])
+        out["target_speed"].append(speeds[int(target)])
+        out["separation"].append(float(sep[best]))
+        out["spike_counts"].append(counts[best].tolist())
+    return out
+
+
+def channels_from_params(params: Mapping[str, Any], inhibition: float = 0.0, backend: str = "norse") -> SpeedChannels:
+    """Build ``SpeedChannels`` from a ``fit_channels`` result (or a config dict with the same keys)."""
+    need = {"tau_mem_inv", "v_th"}
+    if need - set(params):
+        raise SpikingConfigError(f"speed-channel params lack {sorted(need - set(params))}")
+    return SpeedChannels(
+        len(params["tau_mem_inv"]), params["tau_mem_inv"], params["v_th"],
+        kernel_radius=float(params.get("kernel_radius", 3.0)), inhibition=float(params.get("inhibition", inhibition)),
+        surround=float(params.get("surround", 0.0)), input_gain=float(params.get("input_gain", 1.0)),
+        dt=float(params.get("dt", 1e-3)), backend=backend,
+    )
+
+
+def unit_speed_tuning(responses_by_speed: Mapping[float, np.ndarray | torch.Tensor]) -> pd.DataFrame:
+    """Tuning table of other units (e.g. the dorsal model's MT-like units) in the same long form as
+    ``speed_tuning``: ``responses_by_speed`` maps a speed to a (N,) response vector (mean over its clips); rows
+    (channel = unit index, speed, spike_count = response) so ``selectivity_index`` applies unchanged. Responses are
+    shifted to be non-negative per unit (the selectivity index needs that)."""
+    speeds = sorted(responses_by_speed)
+    r = np.stack([np.asarray(torch.as_tensor(responses_by_speed[s]).detach().cpu(), dtype=float).ravel()
+                  for s in speeds], axis=1)  # (N, S)
+    r = r - np.minimum(r.min(1, keepdims=True), 0)
+    n, _ = r.shape
+    return pd.DataFrame({"channel": np.repeat(np.arange(n), len(speeds)),
+                         "speed": np.tile(np.asarray(speeds, float), n), "spike_count": r.ravel()})
+
+
+def compare_speed_tuning(channels: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame:
+    """Summaries of two tuning tables (spiking channels vs. DNN units) side by side: per population, the number of
+    units, mean / median selectivity and the fraction preferring each speed."""
+    rows = []
+    for name, table in (("spiking", channels), ("dnn", units)):
+        si = selectivity_index(table)
+        row: dict[str, Any] = {"population": name, "n_units": len(si),
+                               "mean_selectivity": float(si["selectivity"].mean()),
+                               "median_selectivity": float(si["selectivity"].median())}
+        for s in sorted(table["speed"].unique()):
+            row[f"frac_prefer_{s:g}"] = float((si["preferred_speed"] == s).mean())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def write_speed_channels_h5(path: str, params: Mapping[str, Any], tuning: pd.DataFrame,
+                            localisation: Mapping[str, float] | None = None) -> None:
+    """Store fitted parameters, the tuning table and selectivity in HDF5 with descriptions."""
+    import h5py
+
+    from tdann.h5io import write_dataset
+
+    si = selectivity_index(tuning)
+    with h5py.File(path, "w") as f:
+        g = f.create_group("params")
+        write_dataset(g, "tau_mem_inv", np.asarray(params["tau_mem_inv"], float),
+                      "inverse membrane time constant per channel (REFERENCE.md section 7)", units="1/s")
+        write_dataset(g, "v_th", np.asarray(params["v_th"], float), "spike threshold per channel",
+                      units="a.u. (kernel-normalised event drive)")
+        if "separation" in params:
+            write_dataset(g, "separation", np.asarray(params["separation"], float),
+                          "(min count at speeds >= target - max count below) / sum, per channel")
+            write_dataset(g, "target_speed", np.asarray(params["target_speed"], float),
+                          "speed from which the channel should fire", units="pixels/step")
+        t = f.create_group("tuning")
+        write_dataset(t, "channel", tuning["channel"].to_numpy(int), "channel index (slow to fast)")
+        write_dataset(t, "speed", tuning["speed"].to_numpy(float), "disk speed", units="pixels/step")
+        write_dataset(t, "spike_count", tuning["spike_count"].to_numpy(float),
+                      "spikes per stimulus clip (mean over clips)", units="spikes")
+        write_dataset(f, "selectivity", si["selectivity"].to_numpy(float),
+                      "(R_pref - R_null) / (R_pref + R_null) over speeds, per channel")
+        write_dataset(f, "preferred_speed", si["preferred_speed"].to_numpy(float),
+                      "speed with the most spikes, per channel", units="pixels/step")
+        for key, value in (localisation or {}).items():
+            write_dataset(f, f"localisation_{key}", float(value), f"disk-centre localisation: {key}",
+                          units=None if key == "active_fraction" else "pixels")
