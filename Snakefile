@@ -17,6 +17,7 @@ include: "workflow/rules/stimuli.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/swapopt.smk"
 include: "workflow/rules/analysis.smk"
+include: "workflow/rules/screening.smk"
 include: "workflow/rules/figures.smk"
 
 

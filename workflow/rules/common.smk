@@ -106,7 +106,13 @@ def figure_targets():
     if "ventral" in STREAMS:
         figs.append(f"{R}/figures/ventral_vtc_categories")
     figs += [f"{R}/figures/alpha_tradeoff", f"{R}/figures/emergence"]
+    figs += [f"{R}/figures/{s}_screening" for s in STREAMS]
     return [f"{f}.{ext}" for f in figs for ext in ("png", "pdf")]
+
+
+def screened_weights():
+    """The trained model that bidirectional screening looks at: the configured alpha, first seed."""
+    return f"a{fmt_alpha(config['screening']['alpha'])}_s{config['sweep']['seeds'][0]}"
 
 
 def all_targets():

@@ -1,0 +1,80 @@
+# Bidirectional screening (REFERENCE.md section 6): most / least activating natural inputs of every sampled unit
+# (streaming top-k over the whole image or clip store) and synthesised most / least exciting inputs.
+
+
+rule screen:
+    input:
+        weights=f"{R}/models/{{stream}}/{{weights}}/weights.pt",
+        store=lambda w: train_store(w.stream),
+    output:
+        f"{R}/screening/{{stream}}/{{weights}}.h5",
+    log:
+        log_path("screen", "{stream}_{weights}"),
+    benchmark:
+        bench_path("screen", "{stream}_{weights}")
+    conda:
+        CONDA_ENV
+    threads: config["run"]["threads"]
+    resources:
+        gpu=1,
+    params:
+        stream=lambda w: stream_cfg(w.stream),
+        layers=lambda w: config["screening"]["layers"][w.stream],
+        screening=config["screening"],
+        device=config["run"]["device"],
+    script:
+        "../scripts/screen.py"
+
+
+rule synthesize:
+    input:
+        weights=f"{R}/models/{{stream}}/{{weights}}/weights.pt",
+        screen=f"{R}/screening/{{stream}}/{{weights}}.h5",
+        store=lambda w: train_store(w.stream),
+        sheet=lambda w: f"{R}/sheets/{w.stream}/{config['sweep']['positions']}.h5",
+    output:
+        f"{R}/synthesis/{{stream}}/{{weights}}/{{layer}}.h5",
+    log:
+        log_path("synthesize", "{stream}_{weights}_{layer}"),
+    benchmark:
+        bench_path("synthesize", "{stream}_{weights}_{layer}")
+    conda:
+        CONDA_ENV
+    threads: config["run"]["threads"]
+    resources:
+        gpu=1,
+    params:
+        stream=lambda w: stream_cfg(w.stream),
+        synthesis=config["screening"]["synthesis"],
+        device=config["run"]["device"],
+    script:
+        "../scripts/synthesize.py"
+
+
+rule fig_screening:
+    input:
+        screen=lambda w: f"{R}/screening/{w.stream}/{screened_weights()}.h5",
+        synthesis=lambda w: expand(
+            f"{R}/synthesis/{w.stream}/{screened_weights()}/{{layer}}.h5",
+            layer=config["screening"]["layers"][w.stream],
+        ),
+        store=lambda w: train_store(w.stream),
+        lib=lib("figures"),
+    output:
+        png=report(
+            f"{R}/figures/{{stream}}_screening.png",
+            caption="../report/fig_screening.rst",
+            category="{stream}",
+            subcategory="bidirectional screening",
+        ),
+        pdf=f"{R}/figures/{{stream}}_screening.pdf",
+    log:
+        log_path("fig_screening", "{stream}"),
+    benchmark:
+        bench_path("fig_screening", "{stream}")
+    conda:
+        CONDA_ENV
+    params:
+        figures=config["figures"],
+    script:
+        "../scripts/fig_screening.py"

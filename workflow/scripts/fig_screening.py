@@ -1,0 +1,85 @@
+"""Bidirectional screening: for sample units of each screened layer, where they sit on the sheet, their most / least
+activating natural inputs (MAI / LAI) and synthesised most / least exciting inputs (MEI / LEI); activation curves
+and population statistics; for clip models an animation strip of one MEI."""
+
+from pathlib import Path
+
+import h5py
+import matplotlib.pyplot as plt
+import numpy as np
+
+from tdann import data, figures, screening
+from tdann.provenance import step
+
+
+def show(ax, x, title=""):
+    """x: (3, H, W) or (3, T, H, W) in [0, 1]; clips show their middle frame."""
+    x = np.asarray(x)
+    if x.ndim == 4:
+        x = x[:, x.shape[1] // 2]
+    ax.imshow(np.clip(np.moveaxis(x, 0, -1), 0, 1))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=6)
+
+
+with step(snakemake, config_keys=["figures", "screening"]):
+    store = Path(snakemake.input.store)
+    layers = [h5py.File(p, "r") for p in snakemake.input.synthesis]
+    n_units = max(len(f["units"]) for f in layers)
+    params = [p for p in ("pixel", "fourier") if p in layers[0]]
+    cols = 1 + 2 + 2 + 2 * len(params)
+    is_clip = layers[0]["pixel/mei/input"].ndim == 6 if "pixel" in params else False
+    extra = 2 if is_clip else 1
+    fig = plt.figure(figsize=(1.3 * cols, 1.35 * (len(layers) * n_units + extra * len(layers))))
+    gs = fig.add_gridspec(len(layers) * (n_units + extra), cols)
+    row = 0
+    for f in layers:
+        layer = f.attrs["layer"]
+        scr = screening.load_screen(Path(snakemake.input.screen), layer)
+        unit_row = {int(u): i for i, u in enumerate(scr["units"])}
+        pos = f["unit_positions"][()]
+        for j, unit in enumerate(f["units"][()]):
+            r = unit_row[int(unit)]
+            ax = fig.add_subplot(gs[row, 0])
+            ax.scatter(pos[:, 0], pos[:, 1], s=6, c="0.7")
+            ax.scatter(pos[j, 0], pos[j, 1], s=18, c="r")
+            ax.set_title(f"{layer} unit {unit}", fontsize=6)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_aspect("equal")
+            mai = data.store_items(store, scr["top_idx"][r][:2])
+            lai = data.store_items(store, scr["bottom_idx"][r][:2])
+            for c in range(2):
+                show(fig.add_subplot(gs[row, 1 + c]), mai[c], f"MAI {c + 1}: {scr['top_val'][r][c]:.2f}")
+                show(fig.add_subplot(gs[row, 3 + c]), lai[c], f"LAI {c + 1}: {scr['bottom_val'][r][c]:.2f}")
+            for k, param in enumerate(params):
+                for m, pole in enumerate(("mei", "lei")):
+                    g = f[f"{param}/{pole}"]
+                    show(fig.add_subplot(gs[row, 5 + 2 * k + m]), g["input"][j, 0],
+                         f"{pole.upper()} {param}: {g['activation'][j, 0]:.2f}")
+            row += 1
+        ax = fig.add_subplot(gs[row, : cols // 2])
+        for j, unit in enumerate(f["units"][()]):
+            r = unit_row[int(unit)]
+            curve = np.concatenate([scr["top_val"][r], scr["bottom_val"][r][::-1]])
+            ax.plot(curve, "o-", ms=2, lw=0.8)
+            ax.axhline(scr["mean"][r], lw=0.5, ls=":", color=ax.lines[-1].get_color())
+        ax.set_xlabel("rank: top-k then bottom-k", fontsize=6)
+        ax.set_ylabel("response", fontsize=6)
+        ax.set_title(f"{layer}: activation curves (dotted: mean over the store)", fontsize=7)
+        ax = fig.add_subplot(gs[row, cols // 2:])
+        ax.hist(scr["gini"], 20, alpha=0.6, label="Gini")
+        ax.hist(np.clip(scr["skew"], -5, 5) / 5, 20, alpha=0.6, label="skew / 5")
+        ax.set_title(f"{layer}: population statistics ({len(scr['units'])} units)", fontsize=7)
+        ax.legend(fontsize=6)
+        row += 1
+        if is_clip:
+            mei = f["pixel/mei/input"][0, 0]
+            t = mei.shape[1]
+            for c in range(min(cols, t)):
+                show(fig.add_subplot(gs[row, c]), mei[:, c], f"MEI frame {c}")
+            row += 1
+    fig.suptitle(f"{snakemake.wildcards.stream} stream: bidirectional screening", fontsize=10)
+    fig.tight_layout()
+    figures.save(fig, [snakemake.output.png, snakemake.output.pdf], snakemake.params.figures["dpi"])

@@ -1,0 +1,17 @@
+"""Stream the natural image / clip store through a model; keep each sampled unit's top-k and bottom-k inputs."""
+
+from pathlib import Path
+
+from tdann import augment, data, models, screening
+from tdann.provenance import step
+
+cfg, sc = snakemake.params.stream, snakemake.params.screening
+with step(snakemake, config_keys=["screening"], seeds={"seed": 0}):
+    model = models.load_weights(Path(snakemake.input.weights), cfg["arch"], cfg["width"], cfg["stem"])
+    store = Path(snakemake.input.store)
+    batches = data.store_batches(store, sc["batch_size"], size=cfg["input_size"], clip_len=cfg["clip_len"])
+    screening.screen(
+        model, batches, list(snakemake.params.layers), k=sc["k"], out_h5=Path(snakemake.output[0]),
+        units_per_layer=sc["units_per_layer"], device=snakemake.params.device, progress=False,
+        transform=augment.normalize, store_path=store, n_inputs=data.store_len(store), seed=0,
+    )
