@@ -400,3 +400,16 @@ def test_screen_resnet18_blocks_match_feature_taps(tmp_path):
             assert res["top_val"].shape == (resp.shape[1], 4)
             np.testing.assert_allclose(res["top_val"], -np.sort(-resp, axis=0)[:4].T, rtol=1e-5, atol=1e-6)
             np.testing.assert_array_equal(res["active"], (resp > 0).mean(0) >= 0.01)
+
+
+def test_pick_units_spreads_over_the_sheet_among_active_units():
+    from tdann.screening import pick_units
+
+    rng = np.random.default_rng(0)
+    positions = rng.uniform(0, 10, (200, 2))
+    units = np.arange(0, 200, 2)
+    mean = np.where(units < 100, 1.0, -1.0) + rng.normal(0, 0.01, len(units))
+    picked = pick_units({"units": units, "mean": mean}, positions, 4)
+    assert len(picked) == 4 and set(picked) <= set(units[units < 100])
+    d = np.linalg.norm(positions[picked][:, None] - positions[picked][None], axis=-1)
+    assert d[np.triu_indices(4, 1)].min() > 2.0

@@ -217,3 +217,22 @@ def test_save_load_round_trip(tmp_path):
         f["x"] = 1
     with pytest.raises(ValueError, match="other.h5"):
         S.load_stimulus_set(bad)
+
+
+def test_params_count_and_moving_disks_round_trip(tmp_path):
+    import torch
+
+    from tdann import stimuli as st
+
+    stim, params = st.gratings(16, orientations=4, sfs=(2,), phases=2)
+    path = tmp_path / "g.h5"
+    st.save_stimulus_set(path, stim, params, kind="gratings")
+    assert st.count_stimuli(path) == len(stim) == 8
+    assert st.load_params(path).equals(st.load_stimulus_set(path)[1])
+    disks = st.moving_disks(size=20, steps=60, seed=3)
+    st.save_moving_disks(tmp_path / "d.h5", disks)
+    back = st.load_moving_disks(tmp_path / "d.h5")
+    for key, value in disks.items():
+        assert torch.equal(back[key].to(value.dtype), value), key
+    with pytest.raises(st.StimulusError, match="g.h5"):
+        st.load_moving_disks(path)

@@ -16,6 +16,7 @@ wildcard_constraints:
     layer=r"layer[1-4]\.[01]",
     stimset="gratings|drifting|dots|categories",
     dataset=r"[A-Za-z0-9_-]+",
+    species=r"[A-Za-z0-9_-]+",
     weights=r"pretrain|init_s\d+|a\d+(\.\d+)?_s\d+",
     model=r"pretrain|untrained-(retinotopic|swapopt)_s\d+|a\d+(\.\d+)?_s\d+",
 
@@ -107,12 +108,23 @@ def figure_targets():
         figs.append(f"{R}/figures/ventral_vtc_categories")
     figs += [f"{R}/figures/alpha_tradeoff", f"{R}/figures/emergence"]
     figs += [f"{R}/figures/{s}_screening" for s in STREAMS]
+    if config["spiking"]["enabled"]:
+        figs.append(f"{R}/figures/spiking_speed_channels")
+    if config["twostream"]["enabled"]:
+        figs.append(f"{R}/figures/twostream_species")
     return [f"{f}.{ext}" for f in figs for ext in ("png", "pdf")]
 
 
 def screened_weights():
     """The trained model that bidirectional screening looks at: the configured alpha, first seed."""
     return f"a{fmt_alpha(config['screening']['alpha'])}_s{config['sweep']['seeds'][0]}"
+
+
+def mt_model_weights():
+    """The dorsal model whose MT-like units are compared with the speed channels (none without a dorsal stream)."""
+    if "dorsal" not in STREAMS:
+        return []
+    return f"{R}/models/dorsal/{screened_weights()}/weights.pt"
 
 
 def all_targets():

@@ -2,10 +2,7 @@
 
 from pathlib import Path
 
-import h5py
-
 from tdann import stimuli
-from tdann.h5io import write_dataset
 from tdann.provenance import step
 
 spec = dict(snakemake.params.spec)

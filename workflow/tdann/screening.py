@@ -789,3 +789,24 @@ def synthesize(
             final = float(response(x.unsqueeze(0), taps))
     return {"input": x.detach().cpu().numpy().astype(np.float32), "trajectory": np.asarray(trajectory),
             "activation": final}
+
+
+def pick_units(screen_result: dict[str, np.ndarray], positions: np.ndarray, n: int) -> np.ndarray:
+    """Units to synthesise for: among the screened units, the ``n`` most active ones that are spread over the sheet.
+
+    Greedy farthest-point choice on cortical position among the upper half of screened units by mean response, so
+    the sample covers the map rather than one patch. Returns flat channel-major unit indices.
+    """
+    units = np.asarray(screen_result["units"])
+    if n < 1 or len(units) == 0:
+        raise ValueError(f"pick_units needs n >= 1 and screened units, got n={n}, {len(units)} units")
+    order = np.argsort(-np.nan_to_num(screen_result["mean"], nan=-np.inf))
+    pool = units[order[: max(n, len(units) // 2)]]
+    pos = np.asarray(positions)[pool]
+    chosen = [0]
+    dist = np.linalg.norm(pos - pos[0], axis=1)
+    while len(chosen) < min(n, len(pool)):
+        nxt = int(np.argmax(dist))
+        chosen.append(nxt)
+        dist = np.minimum(dist, np.linalg.norm(pos - pos[nxt], axis=1))
+    return np.sort(pool[chosen])

@@ -459,3 +459,33 @@ def write_speed_channels_h5(path: str, params: Mapping[str, Any], tuning: pd.Dat
         for key, value in (localisation or {}).items():
             write_dataset(f, f"localisation_{key}", float(value), f"disk-centre localisation: {key}",
                           units=None if key == "active_fraction" else "pixels")
+
+
+def dnn_speed_responses(model: nn.Module, layer: str, stimuli_by_speed: Mapping[float, Any], clip_len: int,
+                        size: int, transform: Any = None, device: str = "cpu") -> dict[float, np.ndarray]:
+    """Mean responses of a video DNN's units (e.g. the dorsal model's MT-like layer) to the same moving-disk clips.
+
+    Each speed's clips (``split_by_speed``) are cut into windows of ``clip_len`` frames, resized to ``size``,
+    shown as gray (3, T, H, W) clips and averaged over windows and time: speed -> (N,) responses, channel-major.
+    """
+    from .models import FeatureTaps
+
+    out: dict[float, np.ndarray] = {}
+    model = model.to(device).eval()
+    with torch.no_grad(), FeatureTaps(model, [layer], time_average=True) as taps:
+        for speed, clips in stimuli_by_speed.items():
+            windows = []
+            for clip in clips:
+                frames = torch.as_tensor(np.asarray(clip["frames"]), dtype=torch.float32)
+                for start in range(0, len(frames) - clip_len + 1, clip_len):
+                    windows.append(frames[start:start + clip_len])
+            if not windows:
+                raise SpikingConfigError(f"speed {speed}: clips shorter than clip_len={clip_len}")
+            x = torch.stack(windows)[:, None]  # (B, 1, T, H, W)
+            x = F.interpolate(x, size=(clip_len, size, size), mode="trilinear", align_corners=False)
+            x = x.repeat(1, 3, 1, 1, 1).clamp(0, 1)
+            if transform is not None:
+                x = transform(x)
+            model(x.to(device))
+            out[float(speed)] = taps.flat(layer).mean(0).cpu().numpy()
+    return out

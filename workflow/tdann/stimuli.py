@@ -860,20 +860,62 @@ def _to_float(block: np.ndarray) -> np.ndarray:
     return (block.astype(np.float32) / 255.0) if block.dtype == np.uint8 else block.astype(np.float32)
 
 
+def _read_params(f: h5py.File) -> pd.DataFrame:
+    group = f["params"]
+    columns = json.loads(group.attrs["columns"])
+    data = {}
+    for col in columns:
+        ds = group[col]
+        data[col] = read_strings(ds) if ds.dtype.kind == "O" else ds[()]
+    return pd.DataFrame(data, columns=columns)
+
+
 def load_stimulus_set(path: str | os.PathLike) -> tuple[np.ndarray, pd.DataFrame, dict[str, Any]]:
     """Read a set written by :func:`save_stimulus_set`: (stimuli float32 in [0, 1], params, attrs incl. ``kind``)."""
     with _open_set(path) as f:
         stimuli = _to_float(f["stimuli"][()])
-        group = f["params"]
-        columns = json.loads(group.attrs["columns"])
-        data = {}
-        for col in columns:
-            ds = group[col]
-            data[col] = read_strings(ds) if ds.dtype.kind == "O" else ds[()]
+        params = _read_params(f)
         attrs: dict[str, Any] = {"kind": str(f.attrs["kind"])}
         for key in json.loads(f.attrs["arg_names"]):
             attrs[key] = json.loads(f.attrs[key])
-    return stimuli, pd.DataFrame(data, columns=columns), attrs
+    return stimuli, params, attrs
+
+
+def load_params(path: str | os.PathLike) -> pd.DataFrame:
+    """Only the parameter table of a stimulus set (one row per stimulus), without reading the stimuli."""
+    with _open_set(path) as f:
+        return _read_params(f)
+
+
+def count_stimuli(path: str | os.PathLike) -> int:
+    """Number of stimuli in a set."""
+    with _open_set(path) as f:
+        return len(f["stimuli"])
+
+
+def save_moving_disks(path: str | os.PathLike, disks: dict[str, Any]) -> None:
+    """Write the :func:`moving_disks` dict (frames, events, centers, speed labels) to HDF5, every dataset described."""
+    desc = {
+        "frames": ("the disk at each step, 0/1 (row = y, column = x)", None),
+        "events": ("on-events, rows (t, x, y): pixels on at step t and off at t - 1", "steps, pixels"),
+        "centers": ("disk centre (x, y) at each step", "pixels"),
+        "speed": ("speed label of each segment", "pixels/step"),
+        "segments": ("[start, stop) step of each segment", "steps"),
+        "speed_per_step": ("speed label of every step", "pixels/step"),
+    }
+    with h5py.File(path, "w") as f:
+        f.attrs["kind"] = "moving_disks"
+        for key, value in disks.items():
+            text, units = desc[key]
+            write_dataset(f, key, np.asarray(value), text, units=units, compression="gzip")
+
+
+def load_moving_disks(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Read what :func:`save_moving_disks` wrote, as the tensors :func:`moving_disks` returns."""
+    with h5py.File(path, "r") as f:
+        if f.attrs.get("kind") != "moving_disks":
+            raise StimulusError(f"{os.fspath(path)!r} is not a moving-disks file")
+        return {key: torch.as_tensor(f[key][()]) for key in f}
 
 
 def iter_stimulus_batches(path: str | os.PathLike, batch: int) -> Iterator[tuple[int, np.ndarray]]:

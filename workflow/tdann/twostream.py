@@ -350,3 +350,36 @@ def compare_presets(
                                  eval_image_batches, eval_dorsal_batches, device=device)
             rows.append({"species": species, "seed": seed, **m})
     return pd.DataFrame(rows)
+
+
+def pipeline_batches(images: np.ndarray, categories: Sequence[str], clips: np.ndarray, directions_deg: np.ndarray,
+                     size: int, batch: int, val_fraction: float = 0.25, seed: int = 0) -> dict[str, list]:
+    """The pipeline's own data as training / held-out batches for :func:`train_two_stream`.
+
+    Ventral: category images (N, 3, H, W) with string labels -> class indices (sorted names); dorsal: motion clips
+    (M, 3, T, H, W) (random dots or drifting gratings) with their direction in degrees -> radians. Both are resized to
+    ``size`` and split at random (seeded) into train and held-out parts. Returns dict(train_images, train_dorsal,
+    eval_images, eval_dorsal, classes).
+    """
+    if len(images) != len(categories) or len(clips) != len(directions_deg):
+        raise ValueError("pipeline_batches: every image needs a category and every clip a direction")
+    gen = np.random.default_rng(seed)
+    classes = sorted(set(map(str, categories)))
+    labels = torch.tensor([classes.index(str(c)) for c in categories])
+    x_img = F.interpolate(torch.as_tensor(images, dtype=torch.float32), size=(size, size), mode="area")
+    c = torch.as_tensor(clips, dtype=torch.float32)
+    t = c.shape[2]
+    x_clip = F.interpolate(c, size=(t, size, size), mode="area")
+    y_dir = torch.as_tensor(np.radians(np.asarray(directions_deg, dtype=float)), dtype=torch.float32)
+
+    def split(x: torch.Tensor, y: torch.Tensor) -> tuple[list, list]:
+        order = torch.as_tensor(gen.permutation(len(x)))
+        n_val = max(1, int(round(val_fraction * len(x))))
+        val, train = order[:n_val], order[n_val:]
+        chunks = [(x[train[i:i + batch]], y[train[i:i + batch]]) for i in range(0, len(train), batch)]
+        return chunks, [(x[val], y[val])]
+
+    train_images, eval_images = split(x_img, labels)
+    train_dorsal, eval_dorsal = split(x_clip, y_dir)
+    return dict(train_images=train_images, train_dorsal=train_dorsal, eval_images=eval_images,
+                eval_dorsal=eval_dorsal, classes=classes)

@@ -1,0 +1,101 @@
+# Optional branches: spiking speed channels (norse, REFERENCE.md section 7) and the two-stream species model.
+
+
+rule speed_channels:
+    input:
+        disks=f"{R}/stimuli/disks.h5",
+        mt_weights=mt_model_weights(),
+    output:
+        h5=f"{R}/spiking/speed_channels.h5",
+        tuning=f"{R}/spiking/speed_tuning.csv",
+        comparison=f"{R}/spiking/comparison.csv",
+    log:
+        log_path("speed_channels", "disks"),
+    benchmark:
+        bench_path("speed_channels", "disks")
+    conda:
+        CONDA_ENV
+    params:
+        spiking=config["spiking"],
+        dorsal=config["streams"].get("dorsal"),
+        mt_layer=config["analysis"]["mt_layer"],
+        device=config["run"]["device"],
+    script:
+        "../scripts/speed_channels.py"
+
+
+rule two_stream:
+    input:
+        categories=f"{R}/stimuli/ventral/categories.h5",
+        motion=f"{R}/stimuli/dorsal/dots.h5",
+    output:
+        f"{R}/twostream/{{species}}.csv",
+    log:
+        log_path("two_stream", "{species}"),
+    benchmark:
+        bench_path("two_stream", "{species}")
+    conda:
+        CONDA_ENV
+    threads: config["run"]["threads"]
+    params:
+        preset=lambda w: config["twostream"]["species"][w.species],
+        twostream=config["twostream"],
+        device=config["run"]["device"],
+    script:
+        "../scripts/two_stream.py"
+
+
+rule fig_spiking:
+    input:
+        h5=f"{R}/spiking/speed_channels.h5",
+        tuning=f"{R}/spiking/speed_tuning.csv",
+        comparison=f"{R}/spiking/comparison.csv",
+        disks=f"{R}/stimuli/disks.h5",
+        lib=lib("figures", "spiking"),
+    output:
+        png=report(
+            f"{R}/figures/spiking_speed_channels.png",
+            caption="../report/fig_spiking.rst",
+            category="extras",
+            subcategory="spiking speed channels",
+        ),
+        pdf=f"{R}/figures/spiking_speed_channels.pdf",
+    log:
+        log_path("fig_spiking", "disks"),
+    benchmark:
+        bench_path("fig_spiking", "disks")
+    conda:
+        CONDA_ENV
+    params:
+        spiking=config["spiking"],
+        figures=config["figures"],
+    script:
+        "../scripts/fig_spiking.py"
+
+
+rule fig_twostream:
+    input:
+        tables=expand(
+            f"{R}/twostream/{{species}}.csv",
+            species=list(config["twostream"].get("species", {})),
+        ),
+        lib=lib("figures"),
+    output:
+        png=report(
+            f"{R}/figures/twostream_species.png",
+            caption="../report/fig_twostream.rst",
+            category="extras",
+            subcategory="two-stream species model",
+        ),
+        pdf=f"{R}/figures/twostream_species.pdf",
+        table=f"{R}/tables/twostream.csv",
+    log:
+        log_path("fig_twostream", "species"),
+    benchmark:
+        bench_path("fig_twostream", "species")
+    conda:
+        CONDA_ENV
+    params:
+        figures=config["figures"],
+    script:
+        "../scripts/fig_twostream.py"
