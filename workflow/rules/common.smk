@@ -1,5 +1,5 @@
 # Shared helpers: result paths, wildcard constraints, the model sweep and which sheet goes with which model.
-from pathlib import Path
+import os
 from snakemake.exceptions import WorkflowError
 
 R = config["results"]
@@ -28,7 +28,7 @@ def fmt_alpha(a):
 
 def lib(*modules):
     """Library modules a script imports, declared as inputs so that editing them reruns the step."""
-    return [f"{LIB}/{m}.py" for m in modules]
+    return [os.path.relpath(os.path.join(workflow.basedir, LIB, f"{m}.py")) for m in modules]
 
 
 def stream_cfg(stream):

@@ -11,7 +11,7 @@ with step(snakemake, config_keys=["figures"]):
     t = pd.read_csv(snakemake.input.table)
     streams = list(dict.fromkeys(t["stream"]))
     map_cols = [c for c in t.columns if c.endswith("_smoothness")]
-    task_cols = [c for c in ("top1", "task_loss") if c in t.columns]
+    task_cols = [c for c in ("task_top1", "task_loss") if c in t.columns]
     ncols = len(task_cols) + 1
     fig, axes = plt.subplots(len(streams), ncols, figsize=(4 * ncols, 3.2 * len(streams)), squeeze=False)
     for row, stream in enumerate(streams):
@@ -28,7 +28,7 @@ with step(snakemake, config_keys=["figures"]):
                 ax.plot([x[a] for a in means.index], means.to_numpy(), "-", lw=1.5)
             ax.set_xticks(range(len(alphas)), [f"{a:g}" for a in alphas])
             ax.set_xlabel("α (spatial loss weight)")
-            ylabel = {"top1": "held-out contrastive top-1", "task_loss": "held-out task loss (nats)"}.get(
+            ylabel = {"task_top1": "held-out contrastive top-1", "task_loss": "held-out task loss (nats)"}.get(
                 key, "smoothness index")
             ax.set_ylabel(ylabel)
             ax.set_title(f"{stream}: {ylabel}", fontsize=9)

@@ -4,6 +4,9 @@ from pathlib import Path
 
 from tdann import augment, models, screening, stimuli
 from tdann.provenance import step
+from tdann.training import resolve_device
+
+device = str(resolve_device(snakemake.params.device))
 
 cfg = snakemake.params.stream
 with step(snakemake, config_keys=["analysis.batch_size", "analysis.response_dtype"]):
@@ -12,6 +15,6 @@ with step(snakemake, config_keys=["analysis.batch_size", "analysis.response_dtyp
     batches = stimuli.iter_stimulus_batches(Path(snakemake.input.stimuli), snakemake.params.batch_size)
     screening.compute_responses(
         model, batches, list(snakemake.params.layers), Path(snakemake.output[0]), n_stimuli=n,
-        device=snakemake.params.device, dtype=snakemake.params.dtype, time_average=True,
+        device=device, dtype=snakemake.params.dtype, time_average=True,
         progress=False, transform=augment.normalize,
     )

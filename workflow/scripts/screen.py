@@ -4,6 +4,9 @@ from pathlib import Path
 
 from tdann import augment, data, models, screening
 from tdann.provenance import step
+from tdann.training import resolve_device
+
+device = str(resolve_device(snakemake.params.device))
 
 cfg, sc = snakemake.params.stream, snakemake.params.screening
 with step(snakemake, config_keys=["screening"], seeds={"seed": 0}):
@@ -12,6 +15,6 @@ with step(snakemake, config_keys=["screening"], seeds={"seed": 0}):
     batches = data.store_batches(store, sc["batch_size"], size=cfg["input_size"], clip_len=cfg["clip_len"])
     screening.screen(
         model, batches, list(snakemake.params.layers), k=sc["k"], out_h5=Path(snakemake.output[0]),
-        units_per_layer=sc["units_per_layer"], device=snakemake.params.device, progress=False,
+        units_per_layer=sc["units_per_layer"], device=device, progress=False,
         transform=augment.normalize, store_path=store, n_inputs=data.store_len(store), seed=0,
     )

@@ -3,13 +3,15 @@ speed tuning of the dorsal model's MT-like units on the same stimuli."""
 
 from pathlib import Path
 
-import pandas as pd
 
 from tdann import augment, models, spiking, stimuli
 from tdann.provenance import step
+from tdann.training import resolve_device
+
+device = str(resolve_device(snakemake.params.device))
 
 cfg = snakemake.params.spiking
-device = snakemake.params.device
+
 with step(snakemake, config_keys=["spiking", "stimuli.disks"]):
     disks = stimuli.load_moving_disks(Path(snakemake.input.disks))
     by_speed = spiking.split_by_speed(disks)
@@ -26,7 +28,8 @@ with step(snakemake, config_keys=["spiking", "stimuli.disks"]):
         d = snakemake.params.dorsal
         model = models.load_weights(Path(snakemake.input.mt_weights), d["arch"], d["width"], d["stem"])
         units = spiking.unit_speed_tuning(spiking.dnn_speed_responses(
-            model, snakemake.params.mt_layer, by_speed, d["clip_len"], d["input_size"], augment.normalize))
+            model, snakemake.params.mt_layer, by_speed, d["clip_len"], d["input_size"], augment.normalize,
+            device=device))
         comparison = spiking.compare_speed_tuning(tuning, units)
     else:
         comparison = spiking.compare_speed_tuning(tuning, tuning).iloc[:1]

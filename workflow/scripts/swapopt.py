@@ -7,6 +7,9 @@ import h5py
 from tdann import positions, screening, swapopt
 from tdann.h5io import write_dataset
 from tdann.provenance import step
+from tdann.training import resolve_device
+
+device = str(resolve_device(snakemake.params.device))
 
 layer, cfg = snakemake.wildcards.layer, snakemake.params.swapopt
 with step(snakemake, config_keys=["swapopt"], seeds={"seed": cfg["seed"]}):
@@ -15,7 +18,7 @@ with step(snakemake, config_keys=["swapopt"], seeds={"seed": cfg["seed"]}):
     new_positions, stats = swapopt.swapopt(
         responses, sheet.positions, sheet.neighborhood_width, n_windows=cfg["n_windows"],
         attempts_per_window=cfg["attempts_per_window"], max_units=cfg["max_units"], seed=cfg["seed"],
-        device=snakemake.params.device, windows_per_batch=cfg["windows_per_batch"],
+        device=device, windows_per_batch=cfg["windows_per_batch"],
     )
     with h5py.File(snakemake.output[0], "w") as f:
         write_dataset(f, "positions", new_positions, "unit positions after SwapOpt, channel-major unit order",

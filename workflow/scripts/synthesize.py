@@ -8,6 +8,9 @@ import numpy as np
 from tdann import augment, data, models, positions, screening
 from tdann.h5io import write_dataset
 from tdann.provenance import step
+from tdann.training import resolve_device
+
+device = str(resolve_device(snakemake.params.device))
 
 cfg, syn = snakemake.params.stream, snakemake.params.synthesis
 layer = snakemake.wildcards.layer
@@ -30,7 +33,7 @@ with step(snakemake, config_keys=["screening.synthesis"], seeds={"seed": int(syn
                     for seed in syn["seeds"]:
                         out = screening.synthesize(
                             model, layer, unit=int(unit), sign=sign, input_shape=shape, param=param,
-                            steps=syn["steps"], seed=int(seed), device=snakemake.params.device,
+                            steps=syn["steps"], seed=int(seed), device=device,
                             magnitude_spectrum=spectrum if param == "fourier" else None,
                             tv_weight=syn["tv_weight"], jitter=syn["jitter"], transform=augment.normalize,
                         )

@@ -6,6 +6,9 @@ import pandas as pd
 
 from tdann import stimuli, twostream
 from tdann.provenance import step
+from tdann.training import resolve_device
+
+device = str(resolve_device(snakemake.params.device))
 
 cfg, species = snakemake.params.twostream, snakemake.wildcards.species
 with step(snakemake, config_keys=[f"twostream.species.{species}", "twostream"], seeds={"seed": cfg["seeds"][0]}):
@@ -20,6 +23,6 @@ with step(snakemake, config_keys=[f"twostream.species.{species}", "twostream"], 
         {species: dict(snakemake.params.preset)}, data["train_images"], data["train_dorsal"],
         eval_image_batches=data["eval_images"], eval_dorsal_batches=data["eval_dorsal"], width=cfg["width"],
         n_classes=len(data["classes"]), dorsal_task=cfg["dorsal_task"], steps=cfg["steps"], lr=cfg["lr"],
-        seeds=cfg["seeds"], sl_alpha=dict(cfg["sl_alpha"]) or None, device=snakemake.params.device,
+        seeds=cfg["seeds"], sl_alpha=dict(cfg["sl_alpha"]) or None, device=device,
     )
     table.to_csv(snakemake.output[0], index=False)
