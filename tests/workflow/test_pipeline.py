@@ -1,0 +1,169 @@
+"""The whole workflow on a tiny config, end to end, in a copy of the repository; then the rebuild promises:
+nothing to do after a run, touching a figure script reruns only figures, changing alpha reruns training; and the
+provenance audit along a figure's chain."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import pandas as pd
+import pytest
+import yaml
+
+from tdann import provenance
+from tdann.h5io import undescribed
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+pytestmark = [pytest.mark.workflow, pytest.mark.slow]
+
+
+def tiny_config(results: str) -> dict:
+    """The embedded default, shrunk: few steps, one alpha > 0, two seeds, small stimulus sets."""
+    cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    cfg["results"] = results
+    cfg["datasets"]["synthetic"].update(n_videos=2, n_frames=40, size=48)
+    cfg["images"].update(crops_per_image=4, frames_per_video=8)
+    cfg["video"].update(max_clips_per_video=12, size=24)
+    for stream in cfg["streams"].values():
+        for stage in ("pretrain", "train"):
+            stream[stage].update(steps=3, batch_size=8, warmup_steps=1)
+    cfg["streams"]["ventral"]["input_size"] = 32
+    cfg["streams"]["dorsal"].update(input_size=16, clip_len=4)
+    cfg["streams"]["dorsal"]["optim"]["moco_k"] = 64
+    cfg["stimuli"]["gratings"].update(orientations=8, sfs=[3, 5], phases=2)
+    cfg["stimuli"]["drifting"].update(directions=8, sfs=[2], tfs=[1])
+    cfg["stimuli"]["dots"].update(directions=8, speeds=[1.0, 2.0])
+    cfg["stimuli"]["categories"]["n_per_category"] = 6
+    cfg["stimuli"]["disks"].update(steps=90, size=24, radius=3.0)
+    cfg["sheet"]["n_windows"] = 200
+    cfg["sweep"].update(alphas=[0.0, 0.25], seeds=[0, 1], main_alpha=0.25)
+    cfg["swapopt"].update(n_windows=20, attempts_per_window=50)
+    cfg["analysis"].update(n_shuffles=2, grid_px=16, batch_size=32)
+    cfg["screening"].update(units_per_layer=32, k=4, batch_size=16)
+    cfg["screening"]["synthesis"].update(units=2, seeds=[0], steps=4)
+    cfg["spiking"].update(tau_grid=[100.0, 400.0], n_thresholds=6)
+    cfg["twostream"].update(steps=4, seeds=[0], size=16)
+    return cfg
+
+
+def run(cwd: Path, *args: str, timeout: int = 1500) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.run([str(BIN / "snakemake"), "--cores", "2", "--configfile", "tiny.yaml", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def planned_rules(out: subprocess.CompletedProcess) -> set[str]:
+    """Rule names in the job-stats table of a dry run."""
+    rules, in_table = set(), False
+    for line in (out.stdout + out.stderr).splitlines():
+        parts = line.split()
+        if parts[:2] == ["job", "count"]:
+            in_table = True
+            continue
+        if in_table and len(parts) == 2 and parts[1].isdigit():
+            if parts[0] != "total":
+                rules.add(parts[0])
+        elif in_table and parts and not set(line.strip()) <= set("-"):
+            in_table = False
+    return rules
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("pipeline")
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for f in files:
+        if (ROOT / f).is_file():
+            (work / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / f, work / f)
+    (work / "tiny.yaml").write_text(yaml.safe_dump(tiny_config("results")))
+    t0 = time.time()
+    out = run(work)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-6000:]
+    return work, time.time() - t0
+
+
+def test_all_figures_and_tables(tiny_run):
+    work, _ = tiny_run
+    res = work / "results"
+    for name in ("metrics.csv", "tradeoff.csv", "results.csv", "results.md", "emergence.csv", "twostream.csv"):
+        assert (res / "tables" / name).stat().st_size > 0, name
+    pngs = sorted(p.name for p in (res / "figures").glob("*.png"))
+    assert len(pngs) >= 11, pngs
+    for png in pngs:
+        assert (res / "figures" / png.replace(".png", ".pdf")).exists()
+    metrics = pd.read_csv(res / "tables/metrics.csv")
+    assert {"ventral", "dorsal"} <= set(metrics["stream"])
+    assert metrics["value"].notna().mean() > 0.8
+
+
+def test_every_hdf5_dataset_is_described(tiny_run):
+    work, _ = tiny_run
+    files = list((work / "results").rglob("*.h5"))
+    assert len(files) > 20
+    for f in files:
+        assert undescribed(str(f)) == [], f
+
+
+def test_nothing_to_do_after_a_run(tiny_run):
+    work, _ = tiny_run
+    out = run(work, "-n")
+    assert out.returncode == 0
+    assert planned_rules(out) == set(), (out.stdout + out.stderr)[-3000:]
+
+
+def test_touching_a_figure_script_reruns_only_that_figure(tiny_run):
+    work, _ = tiny_run
+    script = work / "workflow/scripts/fig_tradeoff.py"
+    script.write_text(script.read_text() + "\n# edited\n")
+    out = run(work, "-n")
+    assert planned_rules(out) == {"fig_tradeoff"}, (out.stdout + out.stderr)[-3000:]
+    t0 = time.time()
+    done = run(work)
+    assert done.returncode == 0
+    assert run(work, "-n").returncode == 0 and planned_rules(run(work, "-n")) == set()
+    print(f"rebuild after touching a figure script: {time.time() - t0:.1f} s")
+
+
+def test_editing_the_figures_library_reruns_figures_only(tiny_run):
+    work, _ = tiny_run
+    lib = work / "workflow/tdann/figures.py"
+    lib.write_text(lib.read_text() + "\n# edited\n")
+    planned = planned_rules(run(work, "-n"))
+    assert planned and all(r.startswith("fig_") for r in planned), planned
+    assert run(work).returncode == 0
+
+
+def test_changing_alpha_plans_training(tiny_run):
+    work, _ = tiny_run
+    cfg = yaml.safe_load((work / "tiny.yaml").read_text())
+    cfg["sweep"]["alphas"] = [0.0, 0.25, 2.5]
+    (work / "tiny2.yaml").write_text(yaml.safe_dump(cfg))
+    out = subprocess.run([str(BIN / "snakemake"), "-n", "--cores", "1", "--configfile", "tiny2.yaml"], cwd=work,
+                         capture_output=True, text=True)
+    planned = planned_rules(out)
+    assert "train" in planned and "pretrain" not in planned and "swapopt" not in planned, planned
+
+
+def test_audit_of_a_figure_reaches_raw_data_and_catches_tampering(tiny_run):
+    work, _ = tiny_run
+    fig = work / "results/figures/alpha_tradeoff.png"
+    checked = provenance.audit([fig])
+    assert any("weights.pt" in c for c in checked) and any("data/media" in c for c in checked)
+    rec = json.loads(provenance.sidecar(fig).read_text())
+    assert rec["rule"] == "fig_tradeoff" and rec["output_sha256"] == provenance.sha256(fig)
+    table = work / "results/tables/metrics.csv"
+    backup = table.read_bytes()
+    table.write_bytes(backup.replace(b"0.", b"9.", 1))
+    with pytest.raises(provenance.AuditError, match="metrics.csv"):
+        provenance.audit([fig])
+    table.write_bytes(backup)
+    with h5py.File(next((work / "results/metrics").rglob("*.h5")), "r") as f:
+        assert json.loads(f.attrs["provenance"])["rule"] == "metrics"
