@@ -1,0 +1,328 @@
+"""Backbones of the two topographic models, hooks to read their block outputs, and weight loading.
+
+* ``resnet18``: the 2D ResNet-18 of the ventral TDANN (REFERENCE.md §1, Margalit et al. 2024).
+* ``r3d_18``: the 3D ResNet-18 of the dorsal / MT model (REFERENCE.md §1, Gu et al. 2026): stem Conv3d (3,7,7)
+  stride (1,2,2), layers 2-4 stride 2 in t, h and w.
+
+Both are written out here in the style of ``torchvision.models`` with torchvision's module names, so at
+``width=1`` and ``stem="standard"`` a state dict loads into ``torchvision.models.resnet18()`` /
+``torchvision.models.video.r3d_18()`` (strict) and gives identical outputs. ``width`` scales every channel count
+(laptop-scale runs); ``stem="keep"`` swaps in a stem that keeps the input resolution, a laptop-scale deviation so
+that small inputs (e.g. 64x64) still give usable feature maps (8x8 at layer2 becomes 32x32).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+import torch
+from torch import Tensor, nn
+
+#: The 8 BasicBlock outputs that carry a cortical sheet and a spatial loss (REFERENCE.md §1).
+LAYERS = ("layer1.0", "layer1.1", "layer2.0", "layer2.1", "layer3.0", "layer3.1", "layer4.0", "layer4.1")
+
+ARCHS = ("resnet18", "r3d_18")
+STEMS = ("standard", "keep")
+
+
+class CheckpointError(RuntimeError):
+    """A weights file that is not a state dict, or whose keys / shapes do not fit the model."""
+
+
+def channels(width: float) -> tuple[int, int, int, int]:
+    """Channel counts of layer1..layer4 (64, 128, 256, 512 at width 1), each scaled by ``width``, rounded, >= 1."""
+    if not width > 0:
+        raise ValueError(f"model width must be > 0, got {width!r}")
+    return tuple(max(1, int(round(c * width))) for c in (64, 128, 256, 512))  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------------------------- 2D ResNet-18
+
+
+class BasicBlock(nn.Module):
+    """ResNet basic block: two 3x3 convs with BN, identity (or 1x1-conv) shortcut, ReLU after the sum."""
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample: nn.Module | None = None
+        if stride != 1 or inplanes != planes:
+            self.downsample = nn.Sequential(
+                nn.Conv2d(inplanes, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes)
+            )
+        self.stride = stride
+
+    def forward(self, x: Tensor) -> Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        out += identity
+        return self.relu(out)
+
+
+class ResNet(nn.Module):
+    """ResNet-18 (2 BasicBlocks per stage) with torchvision's module names and initialisation."""
+
+    def __init__(self, width: float = 1.0, stem: str = "standard", num_classes: int = 1000) -> None:
+        super().__init__()
+        c = channels(width)
+        if stem == "standard":
+            self.conv1 = nn.Conv2d(3, c[0], kernel_size=7, stride=2, padding=3, bias=False)
+            self.maxpool: nn.Module = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        elif stem == "keep":  # laptop-scale deviation: keep the input resolution
+            self.conv1 = nn.Conv2d(3, c[0], kernel_size=3, stride=1, padding=1, bias=False)
+            self.maxpool = nn.Identity()
+        else:
+            raise ValueError(f"unknown stem {stem!r}; expected one of {STEMS}")
+        self.bn1 = nn.BatchNorm2d(c[0])
+        self.relu = nn.ReLU(inplace=True)
+        self.layer1 = _stage(BasicBlock, c[0], c[0], stride=1)
+        self.layer2 = _stage(BasicBlock, c[0], c[1], stride=2)
+        self.layer3 = _stage(BasicBlock, c[1], c[2], stride=2)
+        self.layer4 = _stage(BasicBlock, c[2], c[3], stride=2)
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(c[3], num_classes)
+        self.embed_dim = c[3]
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def embed(self, x: Tensor) -> Tensor:
+        """Pooled layer4 features before ``fc``: (B, 3, H, W) -> (B, embed_dim)."""
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return torch.flatten(self.avgpool(x), 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(self.embed(x))
+
+
+# --------------------------------------------------------------------------------------------- 3D ResNet-18
+
+
+class BasicBlock3d(nn.Module):
+    """3D basic block as in ``torchvision.models.video``: conv1 = (Conv3d, BN, ReLU), conv2 = (Conv3d, BN)."""
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Sequential(
+            nn.Conv3d(inplanes, planes, 3, stride=stride, padding=1, bias=False),
+            nn.BatchNorm3d(planes),
+            nn.ReLU(inplace=True),
+        )
+        self.conv2 = nn.Sequential(
+            nn.Conv3d(planes, planes, 3, stride=1, padding=1, bias=False), nn.BatchNorm3d(planes)
+        )
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample: nn.Module | None = None
+        if stride != 1 or inplanes != planes:
+            self.downsample = nn.Sequential(
+                nn.Conv3d(inplanes, planes, 1, stride=stride, bias=False), nn.BatchNorm3d(planes)
+            )
+        self.stride = stride
+
+    def forward(self, x: Tensor) -> Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.conv2(self.conv1(x))
+        out += identity
+        return self.relu(out)
+
+
+class VideoResNet(nn.Module):
+    """R3D-18 with torchvision's module names (``stem``, ``layer1..4``, ``avgpool``, ``fc``) and initialisation."""
+
+    def __init__(self, width: float = 1.0, stem: str = "standard", num_classes: int = 1000) -> None:
+        super().__init__()
+        c = channels(width)
+        if stem == "standard":
+            stride = (1, 2, 2)
+        elif stem == "keep":  # laptop-scale deviation: keep the input resolution
+            stride = (1, 1, 1)
+        else:
+            raise ValueError(f"unknown stem {stem!r}; expected one of {STEMS}")
+        self.stem = nn.Sequential(
+            nn.Conv3d(3, c[0], kernel_size=(3, 7, 7), stride=stride, padding=(1, 3, 3), bias=False),
+            nn.BatchNorm3d(c[0]),
+            nn.ReLU(inplace=True),
+        )
+        self.layer1 = _stage(BasicBlock3d, c[0], c[0], stride=1)
+        self.layer2 = _stage(BasicBlock3d, c[0], c[1], stride=2)
+        self.layer3 = _stage(BasicBlock3d, c[1], c[2], stride=2)
+        self.layer4 = _stage(BasicBlock3d, c[2], c[3], stride=2)
+        self.avgpool = nn.AdaptiveAvgPool3d((1, 1, 1))
+        self.fc = nn.Linear(c[3], num_classes)
+        self.embed_dim = c[3]
+        for m in self.modules():
+            if isinstance(m, nn.Conv3d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm3d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0, 0.01)
+                nn.init.zeros_(m.bias)
+
+    def embed(self, x: Tensor) -> Tensor:
+        """Pooled layer4 features before ``fc``: (B, 3, T, H, W) -> (B, embed_dim)."""
+        x = self.stem(x)
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return torch.flatten(self.avgpool(x), 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(self.embed(x))
+
+
+def _stage(block: type[nn.Module], inplanes: int, planes: int, stride: int) -> nn.Sequential:
+    """Two blocks; the first one changes resolution / channel count."""
+    return nn.Sequential(block(inplanes, planes, stride), block(planes, planes, 1))
+
+
+def build_model(arch: str, width: float = 1.0, stem: str = "standard", num_classes: int = 1000) -> nn.Module:
+    """Build ``resnet18`` (2D, ventral) or ``r3d_18`` (3D, dorsal) at the given channel ``width`` and ``stem``."""
+    if arch == "resnet18":
+        return ResNet(width, stem, num_classes)
+    if arch == "r3d_18":
+        return VideoResNet(width, stem, num_classes)
+    raise ValueError(f"unknown arch {arch!r}; expected one of {ARCHS}")
+
+
+def input_shape(arch: str, input_size: int, clip_len: int | None = None) -> tuple[int, ...]:
+    """Per-sample input shape: (3, size, size) for ``resnet18``, (3, clip_len, size, size) for ``r3d_18``."""
+    if arch == "resnet18":
+        return (3, int(input_size), int(input_size))
+    if arch == "r3d_18":
+        if not clip_len or clip_len < 1:
+            raise ValueError(f"r3d_18 needs a clip length >= 1, got clip_len={clip_len!r}")
+        return (3, int(clip_len), int(input_size), int(input_size))
+    raise ValueError(f"unknown arch {arch!r}; expected one of {ARCHS}")
+
+
+# --------------------------------------------------------------------------------------------- feature taps
+
+
+class FeatureTaps:
+    """Forward hooks on named blocks that keep their outputs (with the autograd graph) during a forward pass.
+
+    Use as a context manager; the hooks are removed on exit::
+
+        with FeatureTaps(model) as taps:
+            model(x)
+            f = taps.flat("layer2.0")   # (B, C*H*W), channel-major unit order (REFERENCE.md §2)
+
+    With ``time_average`` a 5D output (B, C, T, H, W) is averaged over time to (B, C, H, W): the dorsal model's
+    spatial loss works on time-averaged activations (REFERENCE.md §1).
+    """
+
+    def __init__(self, model: nn.Module, layers: Iterable[str] = LAYERS, time_average: bool = True) -> None:
+        self.model = model
+        self.layers = tuple(layers)
+        self.time_average = time_average
+        self.outputs: dict[str, Tensor] = {}
+        self._handles: list[torch.utils.hooks.RemovableHandle] = []
+        for name in self.layers:  # fail early on a bad name
+            _submodule(model, name)
+
+    def _hook(self, name: str):
+        def hook(module: nn.Module, inputs: tuple, output: Tensor) -> None:
+            if self.time_average and output.dim() == 5:
+                output = output.mean(dim=2)
+            self.outputs[name] = output
+
+        return hook
+
+    def __enter__(self) -> "FeatureTaps":
+        self.outputs = {}
+        self._handles = [_submodule(self.model, n).register_forward_hook(self._hook(n)) for n in self.layers]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+    def flat(self, layer: str) -> Tensor:
+        """Output of ``layer`` as (B, C*H*W), channel-major (``flatten(start_dim=1)``)."""
+        if layer not in self.outputs:
+            raise KeyError(f"no output recorded for layer {layer!r}; tapped layers: {self.layers}")
+        return self.outputs[layer].flatten(start_dim=1)
+
+
+def _submodule(model: nn.Module, name: str) -> nn.Module:
+    try:
+        return model.get_submodule(name)
+    except AttributeError as err:
+        raise ValueError(f"model {type(model).__name__} has no layer {name!r}") from err
+
+
+@torch.no_grad()
+def layer_shapes(model: nn.Module, input_shape: tuple, layers: Iterable[str] = LAYERS) -> dict[str, tuple]:
+    """Per-sample output shape (C, H, W) of each layer (after time averaging), from one dry forward on zeros.
+
+    ``input_shape`` is per sample: (3, H, W) for ``resnet18``, (3, T, H, W) for ``r3d_18``. The model is run in
+    eval mode (batch of one) and put back in its previous mode.
+    """
+    layers = tuple(layers)
+    param = next(model.parameters())
+    was_training = model.training
+    model.eval()
+    try:
+        with FeatureTaps(model, layers) as taps:
+            model(torch.zeros((1, *input_shape), dtype=param.dtype, device=param.device))
+    except RuntimeError as err:
+        raise ValueError(f"input shape {tuple(input_shape)} does not fit the model: {err}") from err
+    finally:
+        model.train(was_training)
+    return {name: tuple(taps.outputs[name].shape[1:]) for name in layers}
+
+
+# --------------------------------------------------------------------------------------------- weights
+
+
+def load_weights(
+    path: str | Path, arch: str, width: float = 1.0, stem: str = "standard", num_classes: int | None = None
+) -> nn.Module:
+    """Build the model and load a state dict saved with ``torch.save(model.state_dict(), path)``.
+
+    Also accepts a dict holding the state dict under ``"model"`` or ``"state_dict"`` (training checkpoints) and
+    strips a ``"module."`` prefix (DistributedDataParallel). ``num_classes=None`` takes it from ``fc.weight``.
+    Raises :class:`CheckpointError` naming the file and the first missing, unexpected or misshapen key.
+    """
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # unpickling errors come in many types
+        raise CheckpointError(f"{path}: cannot be read as a weights file ({err})") from err
+    if isinstance(state, dict):
+        for key in ("model", "state_dict"):
+            if isinstance(state.get(key), dict):
+                state = state[key]
+                break
+    if not isinstance(state, dict) or not state or not all(isinstance(v, Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: not a state dict (a dict of tensors)")
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    if num_classes is None:
+        fc = state.get("fc.weight")
+        num_classes = int(fc.shape[0]) if isinstance(fc, Tensor) and fc.dim() == 2 else 1000
+    model = build_model(arch, width, stem, num_classes)
+    expected = model.state_dict()
+    for key in expected:
+        if key not in state:
+            raise CheckpointError(f"{path}: missing key {key!r} for {arch} width {width} stem {stem}")
+        if state[key].shape != expected[key].shape:
+            raise CheckpointError(
+                f"{path}: key {key!r} has shape {tuple(state[key].shape)}, "
+                f"expected {tuple(expected[key].shape)} for {arch} width {width} stem {stem}"
+            )
+    for key in state:
+        if key not in expected:
+            raise CheckpointError(f"{path}: unexpected key {key!r} for {arch} width {width} stem {stem}")
+    model.load_state_dict(state)
+    return model
