@@ -123,7 +123,7 @@ def direction_layer(responses: np.ndarray, params: pd.DataFrame, positions: np.n
                                                   radius_mm=sheet_size / 8, rng=rng)
     rows["dir_opposite_same_domain"] = rel["frac_same_domain_opposite"]
     rows["dir_all_same_domain"] = rel["frac_same_domain_all"]
-    if "speed" in params.columns and params["speed"].nunique() > 1:
+    if "coherence" in params.columns and params["speed"].nunique() >= 3:  # random dots at >= 3 speeds
         speed_rows, speed_arrays = speed_layer(responses, params, dm["pref_dir"].to_numpy())
         rows.update(speed_rows)
         arrays.update(speed_arrays)

@@ -245,6 +245,13 @@ def lr_factor(cfg: TrainConfig, step: int) -> float:
 # --------------------------------------------------------------------------------------------- data
 
 
+def _split_flags(f: h5py.File) -> np.ndarray:
+    """Per-sample split flags: ``split`` (image store), or the clip store's ``video_split`` of each clip's video."""
+    if "split" in f:
+        return f["split"][()]
+    return f["video_split"][()][f["clip_video"][()]]
+
+
 class _Store:
     """One split of an image or clip store: ``images`` (N,H,W,3) or ``clips`` (N,T,H,W,3) uint8, ``split`` (N,).
 
@@ -260,7 +267,7 @@ class _Store:
             raise DataStoreError(f"{self.path}: cannot open data store ({err})") from err
         try:
             self._ds = self._check(self._file, kind)
-            flags = self._file["split"][()]
+            flags = _split_flags(self._file)
             if flags.shape != (self._ds.shape[0],):
                 raise DataStoreError(f"{self.path}: 'split' has shape {flags.shape}, expected ({self._ds.shape[0]},)")
             self.rows = np.flatnonzero(flags == split)
@@ -275,7 +282,7 @@ class _Store:
             raise
 
     def _check(self, f: h5py.File, kind: str) -> h5py.Dataset:
-        if kind not in f or "split" not in f:
+        if kind not in f or ("split" not in f and "video_split" not in f):
             other = "clips" if kind == "images" else "images"
             hint = f" (it holds {other!r}: wrong stream for this store?)" if other in f else ""
             raise DataStoreError(f"{self.path}: needs datasets {kind!r} and 'split'{hint}; found {sorted(f)}")
