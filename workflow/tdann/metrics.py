@@ -58,7 +58,7 @@ def _smoothness(positions: np.ndarray, values: np.ndarray, period: float | None,
                 sheet_size: float, cfg: dict, rng: np.random.Generator,
                 prefix: str) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     bins = _bins(sheet_size, int(cfg["smoothness_bins"]))
-    kw = dict(weights=weights, top_frac=float(cfg["top_frac"]), bins=bins)
+    kw = dict(weights=weights, top_frac=float(cfg["top_frac"]), bins=bins, max_pairs=int(cfg.get("max_pairs", 50_000)))
     real = analysis.smoothness(positions, values, period, rng=rng, **kw)
     null = analysis.shuffled_smoothness(positions, values, period, rng=rng, n_shuffles=int(cfg["n_shuffles"]), **kw)
     rows = {
