@@ -330,3 +330,29 @@ def test_image_store_bad_inputs(tmp_path: Path) -> None:
     with pytest.raises(DatasetConfigError, match="no photos or videos"):
         build_image_store([tmp_path], [], tmp_path / "s.h5", 16, 1, 1, 0.1, 0)
     assert not (tmp_path / "s.h5").exists()
+
+
+def test_store_batches_items_and_sample(tmp_path):
+    import h5py
+
+    from tdann import data as D
+
+    rng = np.random.default_rng(0)
+    clips = rng.integers(0, 256, (7, 6, 20, 20, 3), dtype=np.uint8)
+    path = tmp_path / "clips.h5"
+    with h5py.File(path, "w") as f:
+        f["clips"] = clips
+    assert D.store_len(path) == 7
+    batches = list(D.store_batches(path, 3, size=10, clip_len=4))
+    assert [s for s, _ in batches] == [0, 3, 6]
+    x = np.concatenate([b for _, b in batches])
+    assert x.shape == (7, 3, 4, 10, 10) and x.dtype == np.float32
+    # area resize of a frame = mean of 2x2 blocks
+    expected = clips[2, 1].astype(np.float32).reshape(10, 2, 10, 2, 3).mean((1, 3)) / 255
+    assert np.allclose(np.moveaxis(x[2, :, 1], 0, -1), expected, atol=1e-6)
+    items = D.store_items(path, [5, 1, 5])
+    assert items.shape == (3, 3, 6, 20, 20)
+    assert np.allclose(items[0], items[2]) and np.allclose(items[1], np.moveaxis(clips[1], -1, 0) / 255)
+    assert D.store_sample(path, 3, size=10, clip_len=2, seed=1).shape == (3, 3, 2, 10, 10)
+    with pytest.raises(D.DatasetConfigError, match="frames"):
+        next(D.store_batches(path, 2, size=10, clip_len=9))

@@ -29,7 +29,7 @@ def tiny_config(results: str) -> dict:
     cfg["results"] = results
     cfg["datasets"]["synthetic"].update(n_videos=2, n_frames=40, size=48)
     cfg["images"].update(crops_per_image=4, frames_per_video=8)
-    cfg["video"].update(max_clips_per_video=12, size=24)
+    cfg["video"].update(max_clips_per_video=12, size=32)
     for stream in cfg["streams"].values():
         for stage in ("pretrain", "train"):
             stream[stage].update(steps=3, batch_size=8, warmup_steps=1)
