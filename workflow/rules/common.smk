@@ -28,7 +28,9 @@ def fmt_alpha(a):
 
 def lib(*modules):
     """Library modules a script imports, declared as inputs so that editing them reruns the step."""
-    return [os.path.relpath(os.path.join(workflow.basedir, LIB, f"{m}.py")) for m in modules]
+    return [
+        os.path.relpath(os.path.join(workflow.basedir, LIB, f"{m}.py")) for m in modules
+    ]
 
 
 def stream_cfg(stream):

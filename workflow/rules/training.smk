@@ -40,7 +40,7 @@ rule pretrain:
         stream=lambda w: stream_cfg(w.stream),
         stage="pretrain",
         alpha=0.0,
-        seed=0,
+        seed=config["sweep"]["pretrain_seed"],
         run_dir=lambda w: f"{R}/runs/{w.stream}/pretrain",
         device=config["run"]["device"],
         progress=config["run"]["progress"],
