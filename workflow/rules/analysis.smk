@@ -60,7 +60,12 @@ rule metrics_table:
         ),
     output:
         metrics=f"{R}/tables/metrics.csv",
-        tradeoff=f"{R}/tables/tradeoff.csv",
+        tradeoff=report(
+            f"{R}/tables/tradeoff.csv",
+            caption="../report/table_tradeoff.rst",
+            category="both streams",
+            subcategory="alpha trade-off",
+        ),
     log:
         log_path("metrics_table", "all"),
     benchmark:
@@ -77,7 +82,12 @@ rule results_table:
     input:
         f"{R}/tables/metrics.csv",
     output:
-        table=f"{R}/tables/results.csv",
+        table=report(
+            f"{R}/tables/results.csv",
+            caption="../report/table_results.rst",
+            category="both streams",
+            subcategory="results table",
+        ),
         verdicts=f"{R}/tables/emergence.csv",
         markdown=f"{R}/tables/results.md",
     log:
