@@ -66,8 +66,8 @@ def test_bad_config_stops_snakemake_before_any_job(tmp_path):
 
 
 @pytest.mark.parametrize("configfile", ["config/config.yaml", "config/paper.yaml"])
-def test_dry_run_builds_the_dag(configfile):
-    out = snakemake("-n", "--configfile", configfile, "--quiet", "rules")
+def test_dry_run_builds_the_dag(configfile, tmp_path):
+    out = snakemake("-n", "--configfile", configfile, "--config", f"results={tmp_path}", "--quiet", "rules")
     assert out.returncode == 0, out.stderr[-3000:]
     for rule in ("pretrain", "swapopt", "train", "metrics"):
         assert re.search(rf"^{rule}\s+\d+", out.stdout + out.stderr, re.M), rule

@@ -14,7 +14,7 @@ with step(snakemake, config_keys=["sweep", "analysis"], seeds={"seed": 0}):
              for index in ("smoothness", "far_index")]
     table = pd.concat(parts, ignore_index=True)
     table.to_csv(snakemake.output.table, index=False)
-    verdicts = tables.verdicts(table)
+    verdicts = tables.verdicts(table, tables.spreads(metrics, sweep["seeds"], cfg))
     verdicts.to_csv(snakemake.output.verdicts, index=False)
     text = ["# Emergence of maps: alpha > 0 against its controls (mean over seeds, bootstrap 95% CI of the paired "
             "difference)", "", tables.to_markdown(table), "", "## Verdicts", "", tables.to_markdown(verdicts)]

@@ -216,6 +216,7 @@ def measure_model(sheets: dict, responses: dict[str, dict[str, np.ndarray]], par
                 arr.update(a2)
             if stimset == "categories":
                 rows, arr = category_layer(resp, p, pos, size, cfg, rng)
+            rows["grid_h"], rows["grid_w"] = float(sheet.shape[-2]), float(sheet.shape[-1])  # retinotopic grid
             rows["mean_response"] = float(resp.mean())
             rows["frac_active"] = float(np.mean(resp.max(axis=0) > 0))
             table += [dict(layer=layer, stimset=stimset, metric=k, value=float(v)) for k, v in rows.items()]

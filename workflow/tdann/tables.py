@@ -103,13 +103,48 @@ def emergence(metrics: pd.DataFrame, alphas: list[float], seeds: list[int], posi
     return pd.DataFrame(rows)
 
 
-def verdicts(table: pd.DataFrame) -> pd.DataFrame:
-    """Per map and alpha: did the map emerge (beats every control)?"""
+def spreads(metrics: pd.DataFrame, seeds: list[int], analysis_cfg: dict) -> pd.DataFrame:
+    """Per map (stream, area) and alpha: the mean spread of preferences over seeds (1 - resultant length; 1 =
+    uniform, 0 = every unit alike) and the side of the layer's retinotopic grid.
+
+    REFERENCE.md section 9: strong alpha can collapse a layer to one preferred orientation, which a normalised
+    smoothness index hides (the spread exposes it), and a 2 x 2 layer scores four uniform patches as "smooth".
+    """
+    rows = []
+    for stream, area, key, stimset, prefix in MAPS:
+        at_layer = metrics[(metrics["stream"] == stream) & (metrics["layer"] == analysis_cfg[key])]
+        grid = at_layer.loc[at_layer["metric"].isin(["grid_h", "grid_w"]), "value"]
+        side = float(grid.min()) if len(grid) else np.nan
+        sel = at_layer[(at_layer["stimset"] == stimset) & (at_layer["metric"] == f"{prefix}spread")]
+        values = {m: v for m, v in zip(sel["model"], sel["value"])}
+        for model in at_layer["model"].unique():
+            info = parse_model(model)
+            if info["kind"] == "trained" and info["seed"] in seeds:
+                rows.append(dict(stream=stream, area=area, alpha=info["alpha"], spread=values.get(model, np.nan),
+                                 grid=side))
+    if not rows:
+        return pd.DataFrame(columns=["stream", "area", "alpha", "spread", "grid"])
+    return pd.DataFrame(rows).groupby(["stream", "area", "alpha"], as_index=False)[["spread", "grid"]].mean()
+
+
+def verdicts(table: pd.DataFrame, spread: pd.DataFrame | None = None, collapse_ratio: float = 0.75,
+             min_grid: int = 4) -> pd.DataFrame:
+    """Per map and alpha: did the map emerge? It must beat every control with >= 3 seeds, not be a collapse (mean
+    preference spread below ``collapse_ratio`` x that of alpha = 0), and sit on a retinotopic grid of at least
+    ``min_grid`` x ``min_grid`` locations (see :func:`spreads`)."""
     if table.empty:
         return table
     g = table.groupby(["stream", "area", "layer", "index", "alpha"], sort=False)
     out = g.agg(model_mean=("model_mean", "first"), beats_all=("beats", "all"), n_seeds=("n_seeds", "min"))
-    return out.reset_index().assign(emerged=lambda d: d["beats_all"] & (d["n_seeds"] >= 3))
+    out = out.reset_index()
+    if spread is None or spread.empty:
+        spread = pd.DataFrame(columns=["stream", "area", "alpha", "spread", "grid"])
+    out = out.merge(spread, on=["stream", "area", "alpha"], how="left")
+    zero = spread[spread["alpha"] == 0][["stream", "area", "spread"]].rename(columns={"spread": "spread_alpha0"})
+    out = out.merge(zero, on=["stream", "area"], how="left")
+    out["collapsed"] = (out["spread"] < collapse_ratio * out["spread_alpha0"]).fillna(False).astype(bool)
+    out["coarse"] = (out["grid"] < min_grid).fillna(False).astype(bool)
+    return out.assign(emerged=lambda d: d["beats_all"] & (d["n_seeds"] >= 3) & ~d["collapsed"] & ~d["coarse"])
 
 
 def to_markdown(table: pd.DataFrame, floatfmt: str = ".3f") -> str:

@@ -1,0 +1,55 @@
+"""Results tables: emergence needs every control beaten, no collapse and a real retinotopic grid."""
+
+import numpy as np
+import pandas as pd
+
+from tdann import tables
+
+CFG = {"v1_layer": "layer2.0", "vtc_layer": "layer4.1", "mt_layer": "layer3.1"}
+
+
+def fake_metrics(model_smooth: float, zero_smooth: float, spread_alpha: float, grid: int = 8) -> pd.DataFrame:
+    rows = []
+    rng = np.random.default_rng(0)
+    for seed in (0, 1, 2):
+        for model, smooth, spread in ((f"a0.25_s{seed}", model_smooth, spread_alpha), (f"a0_s{seed}", zero_smooth, 0.9),
+                                      (f"untrained-swapopt_s{seed}", 0.05, 0.95)):
+            noise = rng.normal(0, 0.01)
+            for metric, value in (("ori_smoothness", smooth + noise), ("ori_shuffled_smoothness", 0.01 + noise),
+                                  ("ori_spread", spread), ("grid_h", grid), ("grid_w", grid)):
+                rows.append(dict(stream="ventral", model=model, sheet="swapopt", layer="layer2.0",
+                                 stimset="gratings", metric=metric, value=value))
+    return pd.DataFrame(rows)
+
+
+def verdict(metrics: pd.DataFrame) -> pd.Series:
+    table = tables.emergence(metrics, [0.0, 0.25], [0, 1, 2], "swapopt", CFG)
+    assert set(table["control"]) == {"alpha=0", "shuffled", "untrained (swapopt)"}
+    v = tables.verdicts(table, tables.spreads(metrics, [0, 1, 2], CFG))
+    return v[(v["area"] == "V1") & (v["alpha"] == 0.25)].iloc[0]
+
+
+def test_a_smooth_uncollapsed_map_on_a_real_grid_emerges():
+    v = verdict(fake_metrics(0.5, 0.1, 0.85))
+    assert v["beats_all"] and not v["collapsed"] and not v["coarse"] and v["emerged"]
+
+
+def test_losing_to_alpha_zero_is_no_emergence():
+    v = verdict(fake_metrics(0.1, 0.5, 0.85))
+    assert not v["beats_all"] and not v["emerged"]
+
+
+def test_a_collapsed_layer_does_not_count():
+    v = verdict(fake_metrics(0.5, 0.1, 0.3))
+    assert v["beats_all"] and v["collapsed"] and not v["emerged"]
+
+
+def test_a_two_by_two_layer_does_not_count():
+    v = verdict(fake_metrics(0.5, 0.1, 0.85, grid=2))
+    assert v["coarse"] and not v["emerged"]
+
+
+def test_markdown_renders_every_row():
+    df = pd.DataFrame({"a": [1.0, np.nan], "b": ["x", "y"]})
+    text = tables.to_markdown(df)
+    assert text.count("\n") == 4 and "nan" in text and "| 1.000 | x |" in text
