@@ -41,7 +41,7 @@ def tiny_config(results: str) -> dict:
     cfg["stimuli"]["dots"].update(directions=8, speeds=[1.0, 2.0])
     cfg["stimuli"]["categories"]["n_per_category"] = 6
     cfg["stimuli"]["disks"].update(steps=90, size=24, radius=3.0)
-    cfg["sheet"]["n_windows"] = 200
+    cfg["sheet"].update(n_windows=200, min_units=6)
     cfg["sweep"].update(alphas=[0.0, 0.25], seeds=[0, 1], main_alpha=0.25)
     cfg["swapopt"].update(n_windows=20, attempts_per_window=50)
     cfg["analysis"].update(n_shuffles=2, grid_px=16, batch_size=32)
@@ -67,9 +67,9 @@ def planned_rules(out: subprocess.CompletedProcess) -> set[str]:
             in_table = True
             continue
         if in_table and len(parts) == 2 and parts[1].isdigit():
-            if parts[0] != "total":
+            if parts[0] not in ("total", "all"):
                 rules.add(parts[0])
-        elif in_table and parts and not set(line.strip()) <= set("-"):
+        elif in_table and parts and not set("".join(parts)) <= set("-"):
             in_table = False
     return rules
 

@@ -34,11 +34,15 @@ class AuditError(RuntimeError):
 
 
 def sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    """sha256 of a file, or of a folder (the hash of its files' relative paths and hashes, sorted)."""
+    """sha256 of a file, or of a folder (the hash of its files' relative paths and hashes, sorted; provenance
+    sidecars and Snakemake's own marker files are not content)."""
     path = Path(path)
     h = hashlib.sha256()
     if path.is_dir():
-        for sub in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.endswith(SIDECAR_SUFFIX)):
+        # Snakemake marks directory outputs with a .snakemake_timestamp file after the job: not content
+        files = (p for p in path.rglob("*") if p.is_file() and not p.name.endswith(SIDECAR_SUFFIX)
+                 and not p.name.startswith(".snakemake"))
+        for sub in sorted(files):
             h.update(str(sub.relative_to(path)).encode())
             h.update(sha256(sub).encode())
         return h.hexdigest()
