@@ -1,6 +1,7 @@
 """Provenance records and the audit: checksums along the chain, a tampered file is named."""
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import h5py
@@ -113,3 +114,17 @@ def test_folder_checksum_changes_with_content(tmp_path):
     assert provenance.sha256(d) == before
     (d / "a.txt").write_text("2")
     assert provenance.sha256(d) != before
+
+
+def test_audit_resolves_relative_records_from_elsewhere(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    (run / "res").mkdir(parents=True)
+    monkeypatch.chdir(run)
+    Path("res/raw.txt").write_text("raw")
+    with provenance.step(fake_smk(tmp_path, "copy", {"raw": "res/raw.txt"}, ["res/out.txt"], "copy")):
+        Path("res/out.txt").write_text("out")
+    monkeypatch.chdir(tmp_path)
+    assert len(provenance.audit([run / "res/out.txt"])) == 2
+    (run / "res/raw.txt").write_text("edited")
+    with pytest.raises(provenance.AuditError, match="raw.txt"):
+        provenance.audit([run / "res/out.txt"])

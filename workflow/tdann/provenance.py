@@ -165,6 +165,20 @@ def read(path: str | Path) -> dict[str, Any]:
     return json.loads(car.read_text())
 
 
+def _inputs(path: str, rec: dict[str, Any]) -> list[tuple[str, dict]]:
+    """A record's inputs as paths usable from here.
+
+    Records name files relative to the working directory of the run; that directory is recovered from where the
+    audited file is now and the relative name its record gives it, so a moved or copied results tree still audits.
+    """
+    out = os.path.abspath(path)
+    name = rec.get("output", "")
+    base = ""
+    if name and not os.path.isabs(name) and out.endswith(os.sep + os.path.normpath(name)):
+        base = out[: -len(os.path.normpath(name))]
+    return [(p if os.path.isabs(p) or not base else os.path.join(base, p), meta) for p, meta in rec["inputs"].items()]
+
+
 def audit(paths: list[str | Path]) -> list[str]:
     """Walk records back to raw data, recomputing checksums. Returns the files checked; raises on the first mismatch."""
     checked: list[str] = []
@@ -183,7 +197,7 @@ def audit(paths: list[str | Path]) -> list[str]:
         rec = read(p)
         if sha256(p) != rec["output_sha256"]:
             raise AuditError(f"{p}: content no longer matches its provenance record (sha256 changed)")
-        for inp, meta in rec["inputs"].items():
+        for inp, meta in _inputs(p, rec):
             if not os.path.exists(inp):
                 raise AuditError(f"{inp}: input of {p} is missing")
             if sha256(inp) != meta["sha256"]:
@@ -196,16 +210,21 @@ def audit(paths: list[str | Path]) -> list[str]:
 def graph(paths: list[str | Path]) -> str:
     """The provenance chain as an indented tree: each file, the rule that made it, and its inputs."""
     lines: list[str] = []
+    shown: set[str] = set()
 
     def walk(p: str, depth: int, stack: tuple[str, ...]) -> None:
         pad = "  " * depth
+        if p in shown:
+            lines.append(f"{pad}{p}  (see above)")
+            return
+        shown.add(p)
         if not sidecar(p).exists():
             lines.append(f"{pad}{p}  [source]")
             return
         rec = read(p)
         wc = ",".join(f"{k}={v}" for k, v in rec.get("wildcards", {}).items())
         lines.append(f"{pad}{p}  <- rule {rec['rule']}" + (f" ({wc})" if wc else ""))
-        for inp in rec["inputs"]:
+        for inp, _ in _inputs(p, rec):
             if inp in stack:
                 continue
             walk(inp, depth + 1, stack + (p,))
