@@ -101,7 +101,7 @@ def plans(tmp_path_factory, monkeypatch_module):
     monkeypatch_module.setattr(slurm_plugin, "validate_account", lambda account, logger: account)
     wd = tmp_path_factory.mktemp("sbatch")
     return {
-        "slurm": Plan(["--workflow-profile", str(SLURM)], ENV, wd),
+        "slurm": Plan(["--profile", str(SLURM)], ENV, wd),  # as users run it: profiles/default applies on top
         "slurm-unset": Plan(["--workflow-profile", str(SLURM)], {}, wd),
         "local": Plan(["--profile", str(SLURM), "--workflow-profile", str(LOCAL)], {}, wd),
     }
