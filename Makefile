@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 CORES ?= all
 SNAKEMAKE := $(VENV)/bin/snakemake
 
-.PHONY: env run test test-fast bench report docs-figures lint clean-results
+.PHONY: env run test test-fast bench sweep report docs-figures lint clean-results
 
 $(STAMP): envs/requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -27,8 +27,12 @@ test-fast: env
 bench: env  ## speed and memory ratios (tests/benchmarks), printed
 	for b in tests/benchmarks/bench_*.py; do echo "== $$b"; OMP_NUM_THREADS=1 $(PY) $$b || exit 1; done
 
-report: env  ## the HTML report of the last run
-	$(SNAKEMAKE) --profile profiles/default --cores 1 --report results/report.html
+sweep: env  ## the settings sweep (issue 11): which cheap settings make maps emerge; results/tables/settings_sweep.md
+	$(SNAKEMAKE) --profile profiles/default --cores $(CORES) settings_sweep
+
+report: env  ## the HTML report of the last run (with the settings sweep when it was built)
+	$(SNAKEMAKE) --profile profiles/default --cores 1 --report results/report.html \
+		$$(test -f results/tables/settings_sweep.csv && echo all settings_sweep)
 
 docs-figures: env  ## copy small PNGs of the current figures into docs/ for the README
 	$(PY) -m tdann.figures --docs results/figures docs/figures

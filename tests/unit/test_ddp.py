@@ -4,8 +4,10 @@ Two ranks of 4 samples each must reproduce one process training on the same glob
 equal: every rank draws the global batch and its augmentations, SimCLR embeddings and the units of the sampled
 spatial-loss neighbourhoods are all-gathered with gradients. What cannot: BatchNorm statistics are per rank
 (torch's SyncBatchNorm refuses CPU tensors, so gloo runs cannot use it). The single process reproduces per-rank
-BatchNorm with ``bn_groups=2``; against that the DDP run must agree to float32 round-off (measured: 1.4e-6 on
-weights after 3 steps), and against the plain single process (``bn_groups=1``) it must differ by far more.
+BatchNorm with ``bn_groups=2``; against that the DDP run must agree to float32 round-off, amplified by 3 steps of a
+tiny network (measured max weight difference: 1.4e-6 on one machine, 4.3e-4 on another whose CPU kernels reduce in
+another order; losses agree to 1e-6 on both), and against the plain single process (``bn_groups=1``) it must differ
+by far more (measured: 2.6).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from tdann import models, positions, training
 
 torch.set_num_threads(1)
 WORKFLOW = Path(training.__file__).resolve().parents[1]
-TOL = 1e-4  # absolute, on weights of order 1 after 3 steps; float32 reduction order differs between the runs
+TOL = 2e-3  # absolute, on weights of order 1 after 3 steps; float32 reduction order differs between the runs
 
 
 def _setup(tmp: Path) -> tuple[Path, Path, dict]:

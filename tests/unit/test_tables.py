@@ -8,16 +8,18 @@ from tdann import tables
 CFG = {"v1_layer": "layer2.0", "vtc_layer": "layer4.1", "mt_layer": "layer3.1"}
 
 
-def fake_metrics(model_smooth: float, zero_smooth: float, spread_alpha: float, grid: int = 8) -> pd.DataFrame:
+def fake_metrics(model_smooth: float, zero_smooth: float, spread_alpha: float, grid: int = 8,
+                 sheet: str = "swapopt") -> pd.DataFrame:
     rows = []
     rng = np.random.default_rng(0)
     for seed in (0, 1, 2):
         for model, smooth, spread in ((f"a0.25_s{seed}", model_smooth, spread_alpha), (f"a0_s{seed}", zero_smooth, 0.9),
-                                      (f"untrained-swapopt_s{seed}", 0.05, 0.95)):
+                                      (f"untrained-{sheet}_s{seed}", 0.05, 0.95)):
             noise = rng.normal(0, 0.01)
             for metric, value in (("ori_smoothness", smooth + noise), ("ori_shuffled_smoothness", 0.01 + noise),
+                                  ("ori_far_index", smooth / 2 + noise), ("ori_shuffled_far_index", noise),
                                   ("ori_spread", spread), ("grid_h", grid), ("grid_w", grid)):
-                rows.append(dict(stream="ventral", model=model, sheet="swapopt", layer="layer2.0",
+                rows.append(dict(stream="ventral", model=model, sheet=sheet, layer="layer2.0",
                                  stimset="gratings", metric=metric, value=value))
     return pd.DataFrame(rows)
 
@@ -53,3 +55,18 @@ def test_markdown_renders_every_row():
     df = pd.DataFrame({"a": [1.0, np.nan], "b": ["x", "y"]})
     text = tables.to_markdown(df)
     assert text.count("\n") == 4 and "nan" in text and "| 1.000 | x |" in text
+
+
+def test_the_settings_sweep_names_the_variant_where_a_map_emerged_and_its_cost():
+    metrics = pd.concat([fake_metrics(0.5, 0.1, 0.85, grid=16, sheet="retinotopic").assign(variant="keep_stem"),
+                         fake_metrics(0.5, 0.1, 0.85, grid=2, sheet="retinotopic").assign(variant="base")])
+    evals = pd.DataFrame([dict(stream="ventral", variant=v, alpha=a, seed=s, task_loss=4.0 + a, train_seconds=t)
+                          for v, t in (("keep_stem", 80.0), ("base", 20.0)) for a in (0.0, 0.25) for s in (0, 1, 2)])
+    table = tables.settings_sweep(metrics, evals, [0.0, 0.25], [0, 1, 2], CFG).set_index("variant")
+    assert list(table.index) == ["keep_stem", "base"] and set(table["area"]) == {"V1"}
+    assert table.loc["keep_stem", "emerged"] and table.loc["keep_stem", "emerged_far"]
+    assert not table.loc["base", "emerged"] and table.loc["base", "coarse"]
+    assert np.isclose(table.loc["keep_stem", "alpha0"], 0.1, atol=0.02)
+    assert np.isclose(table.loc["keep_stem", "untrained"], 0.05, atol=0.02)
+    assert table.loc["keep_stem", "task_loss"] == 4.25 and table.loc["keep_stem", "task_loss_alpha0"] == 4.0
+    assert table.loc["base", "train_seconds"] == 20.0 and table.loc["keep_stem", "n_seeds"] == 3

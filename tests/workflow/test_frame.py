@@ -73,6 +73,28 @@ def test_dry_run_builds_the_dag(configfile, tmp_path):
         assert re.search(rf"^{rule}\s+\d+", out.stdout + out.stderr, re.M), rule
 
 
+def test_settings_sweep_plans_every_variant_alpha_and_seed(tmp_path):
+    out = snakemake("settings_sweep", "-n", "--config", f"results={tmp_path}", "--quiet", "rules")
+    assert out.returncode == 0, out.stderr[-3000:]
+    sweep = default_config()["settings_sweep"]
+    n_variants = sum(len(v) for v in sweep["variants"].values())
+    per_variant = len(sweep["alphas"]) * len(sweep["seeds"])
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)\s*$", out.stdout + out.stderr, re.M))
+    assert int(counts["sweep_train"]) == n_variants * per_variant
+    assert int(counts["sweep_metrics"]) == n_variants * (per_variant + len(sweep["seeds"]))
+    assert not {"pretrain", "swapopt", "train"} & set(counts), counts  # from scratch: no stage 1, no SwapOpt
+
+
+def test_a_sweep_without_alpha_zero_is_refused(tmp_path):
+    cfg = default_config()
+    cfg["results"] = str(tmp_path / "results")
+    cfg["settings_sweep"]["alphas"] = [0.25, 2.5]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(cfg))
+    out = snakemake("settings_sweep", "-n", "--configfile", str(bad))
+    assert out.returncode != 0 and "settings_sweep.alphas must include 0" in out.stdout + out.stderr
+
+
 def test_snakemake_lint_is_clean():
     out = snakemake("--lint")
     assert out.returncode == 0

@@ -159,10 +159,10 @@ def test_audit_of_a_figure_reaches_raw_data_and_catches_tampering(tiny_run):
     assert any("weights.pt" in c for c in checked) and any("data/media" in c for c in checked)
     rec = json.loads(provenance.sidecar(fig).read_text())
     assert rec["rule"] == "fig_tradeoff" and rec["output_sha256"] == provenance.sha256(fig)
-    table = work / "results/tables/metrics.csv"
+    table = work / "results/tables/tradeoff.csv"  # the input of the figure
     backup = table.read_bytes()
     table.write_bytes(backup.replace(b"0.", b"9.", 1))
-    with pytest.raises(provenance.AuditError, match="metrics.csv"):
+    with pytest.raises(provenance.AuditError, match="tradeoff.csv"):
         provenance.audit([fig])
     table.write_bytes(backup)
     with h5py.File(next((work / "results/metrics").rglob("*.h5")), "r") as f:

@@ -26,13 +26,13 @@ ENV = {"TDANN_SLURM_ACCOUNT": "acct1", "TDANN_CPU_PARTITION": "cpuq", "TDANN_GPU
 TRAINING = ("pretrain", "train")
 
 
-def gpu_rules() -> set[str]:
-    """Rules that declare `gpu=1` in workflow/rules/*.smk."""
+def gpu_rules(gpu_only: bool = True) -> set[str]:
+    """Rules that declare `gpu=1` in workflow/rules/*.smk (every rule with ``gpu_only=False``)."""
     rules = set()
     for smk in (ROOT / "workflow/rules").glob("*.smk"):
         for block in re.split(r"^(?=rule |checkpoint )", smk.read_text(), flags=re.M):
             m = re.match(r"(?:rule|checkpoint) (\w+):", block)
-            if m and re.search(r"^\s+gpu=1,?\s*$", block, flags=re.M):
+            if m and (not gpu_only or re.search(r"^\s+gpu=1,?\s*$", block, flags=re.M)):
                 rules.add(m.group(1))
     return rules
 
@@ -193,7 +193,8 @@ def test_local_profile_overrides_sizes_and_keeps_the_rest(plans):
         assert int(value(cmd, "--mem")) <= 4000, cmd
     # both profiles size the same rules, all of them rules of the workflow (unknown names are silently ignored)
     slurm, local = profile_yaml(SLURM), profile_yaml(LOCAL)
-    rules = set(plans["slurm"].jobs)
+    rules = gpu_rules(gpu_only=False)
+    assert set(plans["slurm"].jobs) - {"all"} <= rules
     assert set(slurm["set-resources"]) - {"decode_shard"} == set(local["set-resources"])
     for prof in (slurm, local):
         assert set(prof["set-resources"]) | set(prof["set-threads"]) <= rules

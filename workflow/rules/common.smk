@@ -131,7 +131,14 @@ def mt_model_weights():
 
 def all_targets():
     """What `snakemake` builds by default: tables and figures (the report is built from them)."""
-    return [f"{R}/tables/tradeoff.csv", f"{R}/tables/results.md"] + figure_targets()
+    sweep = (
+        [f"{R}/tables/settings_sweep.md"] if config["settings_sweep"]["enabled"] else []
+    )
+    return (
+        [f"{R}/tables/tradeoff.csv", f"{R}/tables/results.md"]
+        + figure_targets()
+        + sweep
+    )
 
 
 def floc_input(wildcards):
@@ -151,3 +158,49 @@ def metrics_inputs(wildcards):
         ],
         "stimuli": [f"{R}/stimuli/{wildcards.stream}/{s}.h5" for s in stimsets],
     }
+
+
+def _merged(base, over):
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+SWEEP = config["settings_sweep"]
+if SWEEP.get("variants") and 0 not in [float(a) for a in SWEEP["alphas"]]:
+    raise WorkflowError("config: settings_sweep.alphas must include 0 (the control)")
+
+
+def variant_cfg(stream, variant):
+    """A stream's config with a settings-sweep variant's overrides merged in."""
+    variants = SWEEP["variants"].get(stream, {})
+    if variant not in variants:
+        raise WorkflowError(
+            f"config: no settings_sweep variant {variant!r} for stream {stream!r}; defined: {list(variants)}"
+        )
+    return _merged(stream_cfg(stream), variants[variant])
+
+
+def sweep_stimset(stream):
+    """Stimuli the sweep measures on: gratings for images, drifting gratings for clips (REFERENCE.md section 4)."""
+    return "drifting" if stream_cfg(stream)["arch"] == "r3d_18" else "gratings"
+
+
+def sweep_layers(stream):
+    """The V1-like layer, and the MT-like layer for the dorsal stream."""
+    keys = ["v1_layer"] + (["mt_layer"] if stream == "dorsal" else [])
+    return list(dict.fromkeys(config["analysis"][k] for k in keys))
+
+
+def sweep_variants():
+    return [(s, v) for s in STREAMS for v in SWEEP.get("variants", {}).get(s, {})]
+
+
+def sweep_models():
+    alphas, seeds = SWEEP["alphas"], SWEEP["seeds"]
+    trained = [f"a{fmt_alpha(a)}_s{s}" for a in alphas for s in seeds]
+    return trained + [f"untrained-retinotopic_s{s}" for s in seeds]

@@ -8,6 +8,8 @@ from tdann.provenance import step
 w, p = snakemake.wildcards, snakemake.params
 with step(snakemake, config_keys=["analysis"], seeds={"seed": 0}):
     sheets = positions.load_sheets(Path(snakemake.input.sheet))
+    if hasattr(p, "layers"):  # the settings sweep measures only the layers it is about
+        sheets = {layer: sheets[layer] for layer in p.layers}
     responses, params = {}, {}
     for stimset, rpath, spath in zip(p.stimsets, snakemake.input.responses, snakemake.input.stimuli):
         params[stimset] = stimuli.load_params(Path(spath))

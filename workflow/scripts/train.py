@@ -39,11 +39,12 @@ cfg = training.TrainConfig.from_dict(
 run_dir = Path(p.run_dir)
 try:
     with step(snakemake, config_keys=[f"streams.{stream}"], seeds={"seed": int(p.seed)}):
-        training.train(cfg, Path(snakemake.input.data), Path(snakemake.input.sheet), run_dir,
-                       Path(snakemake.output.weights), Path(snakemake.output.curve), progress=p.progress)
+        stats = training.train(cfg, Path(snakemake.input.data), Path(snakemake.input.sheet), run_dir,
+                               Path(snakemake.output.weights), Path(snakemake.output.curve), progress=p.progress)
         result = training.evaluate(cfg, Path(snakemake.output.weights), Path(snakemake.input.data),
                                    Path(snakemake.input.sheet), seed=0, head_path=run_dir / "head.pt")
-        result.update(stream=stream, stage=p.stage, alpha=float(p.alpha), seed=int(p.seed))
+        result.update(stream=stream, stage=p.stage, alpha=float(p.alpha), seed=int(p.seed),
+                      train_seconds=float(stats["seconds"]))
         Path(snakemake.output.evaluation).write_text(json.dumps(result, indent=1))
 except training.Preempted as err:  # SIGTERM from SLURM: checkpoint written; a retry resumes from it
     sys.exit(err.exit_code)

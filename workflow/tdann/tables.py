@@ -161,3 +161,44 @@ def to_markdown(table: pd.DataFrame, floatfmt: str = ".3f") -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in table.itertuples(index=False)]
     return "\n".join(lines) + "\n"
+
+
+def settings_sweep(metrics: pd.DataFrame, evals: pd.DataFrame, alphas: list[float], seeds: list[int],
+                   analysis_cfg: dict) -> pd.DataFrame:
+    """The settings sweep of REFERENCE.md section 9 / issue 11: per (stream, variant, map, alpha > 0), did the map
+    emerge from the retinotopic sheet, and at what cost?
+
+    ``metrics``: the tidy metrics of every sweep model with a ``variant`` column (models ``a<alpha>_s<seed>`` and
+    ``untrained-retinotopic_s<seed>``); ``evals``: one row per trained model (stream, variant, alpha, seed, task_loss,
+    train_seconds). Verdicts as in :func:`verdicts` (all three controls beaten with >= 3 seeds, no collapse, a grid of
+    >= 4 x 4), for the normalised index (``emerged``) and its far-distance variant (``emerged_far``).
+    """
+    out = []
+    for (stream, variant), sub in metrics.groupby(["stream", "variant"], sort=False):
+        parts = {}
+        for index in ("smoothness", "far_index"):
+            em = emergence(sub, alphas, seeds, "retinotopic", analysis_cfg, index=index)
+            parts[index] = em[np.isfinite(em["model_mean"].astype(float))]
+        if parts["smoothness"].empty:
+            continue
+        v = verdicts(pd.concat(parts.values(), ignore_index=True), spreads(sub, seeds, analysis_cfg))
+        controls = parts["smoothness"].pivot_table(index=["area", "alpha"], columns="control", values="control_mean")
+        ev = evals[(evals["stream"] == stream) & (evals["variant"] == variant)]
+        for (area, layer, alpha), g in v.groupby(["area", "layer", "alpha"], sort=False):
+            smooth, far = (g[g["index"] == i].iloc[0] for i in ("smoothness", "far_index"))
+            ctrl = controls.loc[(area, alpha)]
+            at = ev[ev["alpha"] == alpha]
+            zero = ev[ev["alpha"] == 0]
+            out.append(dict(
+                stream=stream, variant=variant, area=area, layer=layer, alpha=alpha, grid=smooth["grid"],
+                smoothness=smooth["model_mean"], alpha0=ctrl.get("alpha=0", np.nan),
+                shuffled=ctrl.get("shuffled", np.nan), untrained=ctrl.get("untrained (retinotopic)", np.nan),
+                spread=smooth["spread"], spread_alpha0=smooth["spread_alpha0"], beats_all=bool(smooth["beats_all"]),
+                collapsed=bool(smooth["collapsed"]), coarse=bool(smooth["coarse"]),
+                emerged=bool(smooth["emerged"]), emerged_far=bool(far["emerged"]),
+                task_loss=float(at["task_loss"].mean()) if len(at) else np.nan,
+                task_loss_alpha0=float(zero["task_loss"].mean()) if len(zero) else np.nan,
+                train_seconds=float(ev["train_seconds"].mean()) if "train_seconds" in ev and len(ev) else np.nan,
+                n_seeds=int(smooth["n_seeds"]),
+            ))
+    return pd.DataFrame(out)

@@ -1,0 +1,177 @@
+# The settings sweep (issue 11): which cheap settings make V1-like / MT-like maps emerge from scratch?
+# Each variant of a stream trains alpha x seed models from the retinotopic sheet and is measured at the V1-like
+# (and MT-like) layer against alpha = 0, the shuffled null and the untrained network. `make sweep` builds it.
+SW = f"{R}/sweep/{{stream}}/{{variant}}"
+
+
+wildcard_constraints:
+    variant=r"[A-Za-z0-9]+(_[A-Za-z0-9]+)*",
+
+
+rule sweep_sheet:
+    output:
+        f"{SW}/retinotopic.h5",
+    log:
+        log_path("sweep_sheet", "{stream}_{variant}"),
+    benchmark:
+        bench_path("sweep_sheet", "{stream}_{variant}")
+    conda:
+        CONDA_ENV
+    params:
+        stream=lambda w: variant_cfg(w.stream, w.variant),
+        sheet=config["sheet"],
+    script:
+        "../scripts/init_sheet.py"
+
+
+rule sweep_init:
+    output:
+        f"{SW}/init_s{{seed}}/weights.pt",
+    log:
+        log_path("sweep_init", "{stream}_{variant}_s{seed}"),
+    benchmark:
+        bench_path("sweep_init", "{stream}_{variant}_s{seed}")
+    conda:
+        CONDA_ENV
+    params:
+        stream=lambda w: variant_cfg(w.stream, w.variant),
+        seed=lambda w: int(w.seed),
+    script:
+        "../scripts/init_weights.py"
+
+
+rule sweep_train:
+    input:
+        data=lambda w: train_store(w.stream),
+        sheet=f"{SW}/retinotopic.h5",
+    output:
+        weights=f"{SW}/a{{alpha}}_s{{seed}}/weights.pt",
+        evaluation=f"{SW}/a{{alpha}}_s{{seed}}/eval.json",
+        curve=f"{SW}/a{{alpha}}_s{{seed}}/train_log.csv",
+    log:
+        log_path("sweep_train", "{stream}_{variant}_a{alpha}_s{seed}"),
+    benchmark:
+        bench_path("sweep_train", "{stream}_{variant}_a{alpha}_s{seed}")
+    conda:
+        CONDA_ENV
+    threads: config["run"]["threads"]
+    resources:
+        gpu=1,
+    params:
+        stream=lambda w: variant_cfg(w.stream, w.variant),
+        stage="train",
+        alpha=lambda w: float(w.alpha),
+        seed=lambda w: int(w.seed),
+        run_dir=lambda w: f"{R}/runs/sweep/{w.stream}/{w.variant}/a{w.alpha}_s{w.seed}",
+        device=config["run"]["device"],
+        progress=config["run"]["progress"],
+    script:
+        "../scripts/train.py"
+
+
+rule sweep_stimuli:
+    input:
+        floc=[],
+    output:
+        f"{SW}/stimuli/{{stimset}}.h5",
+    log:
+        log_path("sweep_stimuli", "{stream}_{variant}_{stimset}"),
+    benchmark:
+        bench_path("sweep_stimuli", "{stream}_{variant}_{stimset}")
+    conda:
+        CONDA_ENV
+    params:
+        spec=lambda w: config["stimuli"].get(w.stimset, {}),
+        size=lambda w: variant_cfg(w.stream, w.variant)["input_size"],
+        clip_len=lambda w: variant_cfg(w.stream, w.variant)["clip_len"],
+    script:
+        "../scripts/stimulus_set.py"
+
+
+rule sweep_responses:
+    input:
+        weights=f"{SW}/{{weights}}/weights.pt",
+        stimuli=f"{SW}/stimuli/{{stimset}}.h5",
+    output:
+        f"{SW}/responses/{{weights}}/{{stimset}}.h5",
+    log:
+        log_path("sweep_responses", "{stream}_{variant}_{weights}_{stimset}"),
+    benchmark:
+        bench_path("sweep_responses", "{stream}_{variant}_{weights}_{stimset}")
+    conda:
+        CONDA_ENV
+    threads: config["run"]["threads"]
+    resources:
+        gpu=1,
+    params:
+        stream=lambda w: variant_cfg(w.stream, w.variant),
+        layers=lambda w: sweep_layers(w.stream),
+        batch_size=config["analysis"]["batch_size"],
+        dtype=config["analysis"]["response_dtype"],
+        device=config["run"]["device"],
+    script:
+        "../scripts/responses.py"
+
+
+rule sweep_metrics:
+    input:
+        sheet=f"{SW}/retinotopic.h5",
+        responses=lambda w: f"{R}/sweep/{w.stream}/{w.variant}/responses/{weights_of(w.model)}/{sweep_stimset(w.stream)}.h5",
+        stimuli=lambda w: f"{R}/sweep/{w.stream}/{w.variant}/stimuli/{sweep_stimset(w.stream)}.h5",
+    output:
+        maps=f"{SW}/metrics/{{model}}.h5",
+        table=f"{SW}/metrics/{{model}}.csv",
+    log:
+        log_path("sweep_metrics", "{stream}_{variant}_{model}"),
+    benchmark:
+        bench_path("sweep_metrics", "{stream}_{variant}_{model}")
+    conda:
+        CONDA_ENV
+    params:
+        analysis=config["analysis"],
+        sheet_name="retinotopic",
+        stimsets=lambda w: [sweep_stimset(w.stream)],
+        layers=lambda w: sweep_layers(w.stream),
+    script:
+        "../scripts/metrics.py"
+
+
+rule settings_sweep:
+    input:
+        tables=[
+            f"{R}/sweep/{s}/{v}/metrics/{m}.csv"
+            for s, v in sweep_variants()
+            for m in sweep_models()
+        ],
+        evals=[
+            f"{R}/sweep/{s}/{v}/a{fmt_alpha(a)}_s{seed}/eval.json"
+            for s, v in sweep_variants()
+            for a in SWEEP["alphas"]
+            for seed in SWEEP["seeds"]
+        ],
+    output:
+        table=report(
+            f"{R}/tables/settings_sweep.csv",
+            caption="../report/table_settings_sweep.rst",
+            category="both streams",
+            subcategory="settings sweep",
+        ),
+        markdown=f"{R}/tables/settings_sweep.md",
+    log:
+        log_path("settings_sweep", "all"),
+    benchmark:
+        bench_path("settings_sweep", "all")
+    conda:
+        CONDA_ENV
+    params:
+        sweep=SWEEP,
+        analysis=config["analysis"],
+        variants=[v for s, v in sweep_variants() for m in sweep_models()],
+        eval_variants=[
+            v
+            for s, v in sweep_variants()
+            for a in SWEEP["alphas"]
+            for seed in SWEEP["seeds"]
+        ],
+    script:
+        "../scripts/settings_sweep.py"
