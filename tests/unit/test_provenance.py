@@ -1,6 +1,9 @@
 """Provenance records and the audit: checksums along the chain, a tampered file is named."""
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -128,3 +131,21 @@ def test_audit_resolves_relative_records_from_elsewhere(tmp_path, monkeypatch):
     (run / "res/raw.txt").write_text("edited")
     with pytest.raises(provenance.AuditError, match="raw.txt"):
         provenance.audit([run / "res/out.txt"])
+
+
+def test_a_step_that_never_uses_torch_does_not_import_it(tmp_path):
+    """Importing torch costs seconds per job; table and figure steps must not pay it (measured ~3 s here)."""
+    code = (
+        "import sys, test_provenance as t\n"
+        "from pathlib import Path\n"
+        "from tdann import provenance\n"
+        f"out = Path({str(tmp_path / 'out.txt')!r})\n"
+        f"with provenance.step(t.fake_smk(Path({str(tmp_path)!r}), 'table', {{}}, [str(out)], 'table'), "
+        "seeds={'seed': 1}):\n"
+        "    out.write_text('x')\n"
+        "assert 'torch' not in sys.modules, 'step() imported torch'\n"
+        "assert provenance.sidecar(out).exists()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]

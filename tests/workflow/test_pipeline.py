@@ -49,6 +49,8 @@ def tiny_config(results: str) -> dict:
     cfg["screening"]["synthesis"].update(units=2, seeds=[0], steps=4)
     cfg["spiking"].update(tau_grid=[100.0, 400.0], n_thresholds=6)
     cfg["twostream"].update(steps=4, seeds=[0], size=16)
+    cfg["settings_sweep"] = {"enabled": True, "alphas": [0.0, 0.25], "seeds": [0],
+                             "variants": {"ventral": {"keep": {"stem": "keep"}}}}
     return cfg
 
 
@@ -150,6 +152,16 @@ def test_changing_alpha_plans_training(tiny_run):
                          capture_output=True, text=True)
     planned = planned_rules(out)
     assert "train" in planned and "pretrain" not in planned and "swapopt" not in planned, planned
+
+
+def test_the_settings_sweep_table_comes_out_of_the_run(tiny_run):
+    work, _ = tiny_run
+    table = pd.read_csv(work / "results/tables/settings_sweep.csv")
+    row = table[(table["variant"] == "keep") & (table["area"] == "V1")].iloc[0]
+    assert row["layer"] == "layer2.0" and row["grid"] == 16  # 32 px through the resolution-keeping stem
+    assert row["train_seconds"] > 0 and row["n_seeds"] == 1 and not row["emerged"]  # one seed never suffices
+    assert {"alpha0", "shuffled", "untrained", "spread"} <= set(table.columns)
+    assert "keep" in (work / "results/tables/settings_sweep.md").read_text()
 
 
 def test_audit_of_a_figure_reaches_raw_data_and_catches_tampering(tiny_run):

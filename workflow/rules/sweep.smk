@@ -116,8 +116,12 @@ rule sweep_responses:
 rule sweep_metrics:
     input:
         sheet=f"{SW}/retinotopic.h5",
-        responses=lambda w: f"{R}/sweep/{w.stream}/{w.variant}/responses/{weights_of(w.model)}/{sweep_stimset(w.stream)}.h5",
-        stimuli=lambda w: f"{R}/sweep/{w.stream}/{w.variant}/stimuli/{sweep_stimset(w.stream)}.h5",
+        responses=lambda w: [
+            f"{R}/sweep/{w.stream}/{w.variant}/responses/{weights_of(w.model)}/{sweep_stimset(w.stream)}.h5"
+        ],
+        stimuli=lambda w: [
+            f"{R}/sweep/{w.stream}/{w.variant}/stimuli/{sweep_stimset(w.stream)}.h5"
+        ],
     output:
         maps=f"{SW}/metrics/{{model}}.h5",
         table=f"{SW}/metrics/{{model}}.csv",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import importlib.metadata
 import json
 import logging
 import os
@@ -71,10 +72,11 @@ def environment() -> dict[str, Any]:
     versions = {"python": platform.python_version()}
     for name in ("torch", "torchvision", "numpy", "decord", "h5py", "snakemake"):
         mod = sys.modules.get(name)
-        if mod is None:
-            with contextlib.suppress(Exception):
-                mod = __import__(name)
-        versions[name] = getattr(mod, "__version__", None) if mod else None
+        version = getattr(mod, "__version__", None) if mod else None
+        if version is None:  # from the installed metadata: importing torch just to read its version costs seconds
+            with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+                version = importlib.metadata.version(name)
+        versions[name] = str(version) if version is not None else None
     device = "cpu"
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available():
@@ -245,15 +247,15 @@ def _config_subset(config: Mapping, keys: list[str]) -> dict[str, Any]:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch."""
+    """Seed python, numpy and torch (torch only where the caller has imported it: importing torch costs ~3 s per
+    job, which steps that never use it should not pay)."""
     random.seed(seed)
     with contextlib.suppress(ImportError):
         import numpy as np
 
         np.random.seed(seed % 2**32)
-    with contextlib.suppress(ImportError):
-        import torch
-
+    torch = sys.modules.get("torch")
+    if torch is not None:
         torch.manual_seed(seed)
 
 
@@ -273,9 +275,9 @@ def step(smk: Any, config_keys: list[str] | None = None, seeds: Mapping[str, int
     logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     threads = int(getattr(smk, "threads", 1) or 1)
-    with contextlib.suppress(ImportError):
-        import torch
-
+    os.environ["OMP_NUM_THREADS"] = str(threads)  # for a torch imported later
+    torch = sys.modules.get("torch")  # scripts that use torch import it before step()
+    if torch is not None:
         torch.set_num_threads(threads)
     ctx: dict[str, Any] = {"seeds": dict(seeds or {})}
     if "seed" in ctx["seeds"]:
