@@ -167,9 +167,9 @@ rule fig_training_curves:
 
 rule fig_emergence:
     input:
-        table=f"{R}/tables/results.csv",
+        verdicts=f"{R}/tables/emergence.csv",
         metrics=f"{R}/tables/metrics.csv",
-        lib=lib("figures"),
+        lib=lib("figures", "tables"),
     output:
         png=report(
             f"{R}/figures/emergence.png",

@@ -1,5 +1,6 @@
 """Emergence, not retention: each map's smoothness for every alpha beside its controls (alpha = 0, shuffled
-positions, untrained network on the same positions), every seed shown; the verdict in the title."""
+positions, untrained network on the same positions), every seed shown; the verdict in the title, with the guards
+(a layer that beats its controls but collapsed to one preference, or sits on a grid under 4 x 4, has not emerged)."""
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -10,9 +11,9 @@ from tdann.provenance import step
 
 p = snakemake.params
 with step(snakemake, config_keys=["figures", "sweep", "analysis"]):
-    res = pd.read_csv(snakemake.input.table)
+    verdicts = pd.read_csv(snakemake.input.verdicts)
     metrics = pd.read_csv(snakemake.input.metrics)
-    res = res[res["index"] == "smoothness"]
+    verdicts = verdicts[verdicts["index"] == "smoothness"]
     maps = [m for m in tables.MAPS if m[0] in set(metrics["stream"])]
     fig, axes = plt.subplots(1, len(maps), figsize=(3.6 * len(maps), 3.4), squeeze=False)
     seeds = p.sweep["seeds"]
@@ -38,8 +39,14 @@ with step(snakemake, config_keys=["figures", "sweep", "analysis"]):
             ax.plot([i - 0.25, i + 0.25], [np.nanmean(v)] * 2, "k-", lw=1.5)
         ax.set_xticks(range(len(groups)), [g[0] for g in groups], fontsize=6, rotation=45)
         ax.set_ylabel("smoothness index")
-        r = res[(res["stream"] == stream) & (res["area"] == area)]
-        emerged = [f"{a:g}" for a, g in r.groupby("alpha") if g["beats"].all()]
-        ax.set_title(f"{stream} {area} ({layer})\nemerged at α: {', '.join(emerged) or 'none'}", fontsize=8)
+        r = verdicts[(verdicts["stream"] == stream) & (verdicts["area"] == area)]
+        emerged = [f"{a:g}" for a in r.loc[r["emerged"], "alpha"]]
+        guarded = [f"{a:g} ({'collapsed' if c else 'coarse grid'})"
+                   for a, c in zip(r.loc[r["beats_all"] & ~r["emerged"], "alpha"],
+                                   r.loc[r["beats_all"] & ~r["emerged"], "collapsed"])]
+        title = f"{stream} {area} ({layer})\nemerged at α: {', '.join(emerged) or 'none'}"
+        if guarded:
+            title += f"\nbeats controls, not counted: {', '.join(guarded)}"
+        ax.set_title(title, fontsize=7)
     fig.tight_layout()
     figures.save(fig, [snakemake.output.png, snakemake.output.pdf], p.figures["dpi"])
