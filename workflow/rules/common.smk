@@ -1,6 +1,8 @@
 # Shared helpers: result paths, wildcard constraints, the model sweep and which sheet goes with which model.
+import copy
 import os
 from snakemake.exceptions import WorkflowError
+from snakemake.utils import update_config
 
 R = config["results"]
 STREAMS = list(config["streams"])
@@ -160,16 +162,6 @@ def metrics_inputs(wildcards):
     }
 
 
-def _merged(base, over):
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merged(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 SWEEP = config["settings_sweep"]
 if SWEEP.get("variants") and 0 not in [float(a) for a in SWEEP["alphas"]]:
     raise WorkflowError("config: settings_sweep.alphas must include 0 (the control)")
@@ -182,7 +174,11 @@ def variant_cfg(stream, variant):
         raise WorkflowError(
             f"config: no settings_sweep variant {variant!r} for stream {stream!r}; defined: {list(variants)}"
         )
-    return _merged(stream_cfg(stream), variants[variant])
+    merged = copy.deepcopy(stream_cfg(stream))
+    update_config(
+        merged, variants[variant]
+    )  # nested dicts merged, as Snakemake merges config files
+    return merged
 
 
 def sweep_stimset(stream):
@@ -204,3 +200,19 @@ def sweep_models():
     alphas, seeds = SWEEP["alphas"], SWEEP["seeds"]
     trained = [f"a{fmt_alpha(a)}_s{s}" for a in alphas for s in seeds]
     return trained + [f"untrained-retinotopic_s{s}" for s in seeds]
+
+
+def sweep_files(kind):
+    """(variant, path) of every sweep model's metrics table (kind "tables") or trained model's eval.json ("evals")."""
+    if kind == "tables":
+        return [
+            (v, f"{R}/sweep/{s}/{v}/metrics/{m}.csv")
+            for s, v in sweep_variants()
+            for m in sweep_models()
+        ]
+    return [
+        (v, f"{R}/sweep/{s}/{v}/{m}/eval.json")
+        for s, v in sweep_variants()
+        for m in sweep_models()
+        if not m.startswith("untrained-")
+    ]

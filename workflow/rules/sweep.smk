@@ -142,17 +142,8 @@ rule sweep_metrics:
 
 rule settings_sweep:
     input:
-        tables=[
-            f"{R}/sweep/{s}/{v}/metrics/{m}.csv"
-            for s, v in sweep_variants()
-            for m in sweep_models()
-        ],
-        evals=[
-            f"{R}/sweep/{s}/{v}/a{fmt_alpha(a)}_s{seed}/eval.json"
-            for s, v in sweep_variants()
-            for a in SWEEP["alphas"]
-            for seed in SWEEP["seeds"]
-        ],
+        tables=[path for _, path in sweep_files("tables")],
+        evals=[path for _, path in sweep_files("evals")],
     output:
         table=report(
             f"{R}/tables/settings_sweep.csv",
@@ -170,12 +161,7 @@ rule settings_sweep:
     params:
         sweep=SWEEP,
         analysis=config["analysis"],
-        variants=[v for s, v in sweep_variants() for m in sweep_models()],
-        eval_variants=[
-            v
-            for s, v in sweep_variants()
-            for a in SWEEP["alphas"]
-            for seed in SWEEP["seeds"]
-        ],
+        variants=[v for v, _ in sweep_files("tables")],
+        eval_variants=[v for v, _ in sweep_files("evals")],
     script:
         "../scripts/settings_sweep.py"
