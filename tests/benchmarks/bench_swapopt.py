@@ -83,6 +83,26 @@ def kernel_bench(device: str, n_windows: int, n_ref: int, k: int = 500, attempts
               f"reference {ref_after.mean():.6f} (start {before[:n_ref].mean():.6f})")
 
 
+def small_batch_bench(k: int = 300, attempts: int = 500) -> None:
+    """Few windows per batch (small sheets): the CPU's numpy window loop vs torch's lockstep on the same batch."""
+    rng = np.random.default_rng(2)
+    print(f"== small batches on the CPU: {k} units x {attempts} attempts per window")
+    for n_win in (1, 4, so.CPU_LOCKSTEP_MIN):
+        corr = torch.as_tensor(np.stack([so._reference_corr(rng.normal(size=(64, k))) for _ in range(n_win)]),
+                               dtype=torch.float32)
+        dist = torch.rand(n_win, k, k)
+        pairs = torch.as_tensor(np.stack([so.draw_pairs(rng, k, attempts) for _ in range(n_win)], axis=1))
+        rates = {}
+        for name, loop in (("torch lockstep", so._swap_loop), ("numpy window loop", so._swap_loop_cpu)):
+            t0 = time.perf_counter()
+            out = loop(corr.clone(), dist, pairs)
+            rates[name] = (n_win * attempts / (time.perf_counter() - t0), out)
+        same = all(bool((a == b).all()) for a, b in zip(rates["torch lockstep"][1][:2], rates["numpy window loop"][1][:2]))
+        ratio = rates["numpy window loop"][0] / rates["torch lockstep"][0]
+        print(f"{n_win:3d} windows: torch {rates['torch lockstep'][0]:9.0f} attempts/s, numpy "
+              f"{rates['numpy window loop'][0]:9.0f} attempts/s, ratio {ratio:5.1f}x; same swaps: {same}")
+
+
 def layer_bench(device: str, n_windows: int, widths: tuple[float, ...]) -> None:
     rng = np.random.default_rng(1)
     hidden = rng.uniform(0, SHEET, size=(N_UNITS, 2))
@@ -111,6 +131,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     kernel_bench(args.device, args.windows, args.ref_windows)
+    if args.device == "cpu":
+        small_batch_bench()
     # 3.0 mm: windows over 500 units (subsampled to 500); 1.626 mm: the paper's V1 width (REFERENCE.md section 1)
     layer_bench(args.device, args.layer_windows, (3.0, 1.626))
 

@@ -29,8 +29,10 @@ def smooth_layer(n_units: int, n_stim: int, side: float, seed: int, n_dead: int 
     return responses, positions
 
 
-def test_fast_equals_reference_same_accepted_swaps():
+@pytest.mark.parametrize("lockstep_min", [1, so.CPU_LOCKSTEP_MIN])  # torch lockstep / numpy window loop
+def test_fast_equals_reference_same_accepted_swaps(monkeypatch, lockstep_min):
     """Same seed -> the fast path (float64) and the reference make the same swaps in every window."""
+    monkeypatch.setattr(so, "CPU_LOCKSTEP_MIN", lockstep_min)
     responses, positions = smooth_layer(300, 48, side=10.0, seed=1, n_dead=3)
     args = dict(width=3.0, n_windows=40, attempts_per_window=50, max_units=25, seed=7, per_window=True)
     ref_pos, ref = so.swapopt_reference(responses, positions, **args)
