@@ -34,13 +34,16 @@ SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log
 
 
 def gpu_rules() -> set[str]:
-    """Rules that declare `gpu=1` in workflow/rules/*.smk."""
+    """Rules that declare `gpu=1` in workflow/rules/*.smk; a rule made in a loop over the streams
+    (``name: f"<rule>_{_stream}"``) counts once per stream."""
     rules = set()
     for smk in (ROOT / "workflow/rules").glob("*.smk"):
-        for block in re.split(r"^(?=rule |checkpoint )", smk.read_text(), flags=re.M):
-            m = re.match(r"(?:rule|checkpoint) (\w+):", block)
-            if m and re.search(r"^\s+gpu=1,?\s*$", block, flags=re.M):
-                rules.add(m.group(1))
+        for block in re.split(r"^(?=[ \t]*(?:rule|checkpoint)\b)", smk.read_text(), flags=re.M):
+            m = re.match(r"\s*(?:rule|checkpoint) (\w+):", block)
+            loop = re.match(r'\s*rule:\s*name:\s*f"(\w+)_\{_stream\}"', block)
+            names = [m.group(1)] if m else [f"{loop.group(1)}_{s}" for s in ("ventral", "dorsal")] if loop else []
+            if re.search(r"^\s+gpu=1,?\s*$", block, flags=re.M):
+                rules.update(names)
     return rules
 
 
@@ -108,7 +111,7 @@ def test_every_job_was_a_slurm_job(runs, slurm_cluster):
     planned = re.search(r"^total\s+(\d+)$", log, flags=re.M)
     assert planned, log[-3000:]
     ids = [j for js in jobs.values() for j in js]
-    assert set(jobs) == {"fetch_dataset", "image_store", "init_sheet", "stimulus_set", "pretrain", "responses"}
+    assert set(jobs) == {"fetch_dataset", "image_store", "init_sheet", "stimulus_set", "pretrain", "responses_ventral"}
     assert sorted(ids) == sorted(submitted), (jobs, submitted)
     assert len(ids) == int(planned.group(1)) + 1  # + the preempted pretrain attempt
     for job_id, path in submitted.items():
@@ -123,7 +126,7 @@ def test_every_job_was_a_slurm_job(runs, slurm_cluster):
 def test_gpu_rules_requested_gpus_cpu_rules_none(runs, slurm_cluster):
     slurm_dir, log, _, _, _ = runs
     gpu = gpu_rules()
-    assert {"pretrain", "train", "responses", "swapopt", "swapopt_responses"} <= gpu
+    assert {"pretrain", "train", "responses_ventral", "responses_dorsal", "swapopt", "swapopt_responses"} <= gpu
     for rule, ids in slurm_jobs(slurm_dir).items():
         for job_id in ids:
             info = slurm_cluster.job(job_id)

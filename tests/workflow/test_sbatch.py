@@ -27,13 +27,16 @@ TRAINING = ("pretrain", "train")
 
 
 def gpu_rules(gpu_only: bool = True) -> set[str]:
-    """Rules that declare `gpu=1` in workflow/rules/*.smk (every rule with ``gpu_only=False``)."""
+    """Rules that declare `gpu=1` in workflow/rules/*.smk (every rule with ``gpu_only=False``); a rule made in a
+    loop over the streams (``name: f"<rule>_{_stream}"``) counts once per stream."""
     rules = set()
     for smk in (ROOT / "workflow/rules").glob("*.smk"):
-        for block in re.split(r"^(?=rule |checkpoint )", smk.read_text(), flags=re.M):
-            m = re.match(r"(?:rule|checkpoint) (\w+):", block)
-            if m and (not gpu_only or re.search(r"^\s+gpu=1,?\s*$", block, flags=re.M)):
-                rules.add(m.group(1))
+        for block in re.split(r"^(?=[ \t]*(?:rule|checkpoint)\b)", smk.read_text(), flags=re.M):
+            m = re.match(r"\s*(?:rule|checkpoint) (\w+):", block)
+            loop = re.match(r'\s*rule:\s*name:\s*f"(\w+)_\{_stream\}"', block)
+            names = [m.group(1)] if m else [f"{loop.group(1)}_{s}" for s in ("ventral", "dorsal")] if loop else []
+            if not gpu_only or re.search(r"^\s+gpu=1,?\s*$", block, flags=re.M):
+                rules.update(names)
     return rules
 
 
@@ -132,7 +135,7 @@ def test_gpu_rules_request_gpus_with_the_profiles_resources(plans):
     spec = profile_yaml(SLURM)
     plan = plans["slurm"]
     gpu = gpu_rules()
-    assert {"pretrain", "train", "swapopt", "swapopt_responses", "responses"} <= gpu
+    assert {"pretrain", "train", "swapopt", "swapopt_responses", "responses_ventral", "responses_dorsal"} <= gpu
     assert gpu <= set(spec["set-resources"]), "a GPU rule without partition / memory / time in profiles/slurm"
     for rule in sorted(gpu & set(plan.jobs)):
         res = spec["set-resources"][rule]
@@ -166,7 +169,7 @@ def test_training_gets_sigterm_before_its_time_limit(plans):
         cmd = plans["slurm"].sbatch(rule)
         assert re.search(r"--signal=(B:)?TERM@\d+", cmd), cmd
         assert "--signal" in plans["local"].sbatch(rule)
-    assert "--signal" not in plans["slurm"].sbatch("responses")
+    assert "--signal" not in plans["slurm"].sbatch("responses_ventral")
     # the plugin's check is live: a flag it manages is refused in slurm_extra
     job = SimpleNamespace(resources=SimpleNamespace(slurm_extra="--signal=TERM@300 --mem=10"))
     with pytest.raises(WorkflowError, match="memory"):

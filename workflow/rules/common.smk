@@ -96,6 +96,10 @@ def bench_path(rule_name, name):
     return f"{R}/benchmarks/{rule_name}/{name}.tsv"
 
 
+def eval_stimsets(stream):
+    return list(stream_cfg(stream)["eval_stimuli"])
+
+
 def stream_layers(stream):
     return list(stream_cfg(stream)["layers"])
 

@@ -1,4 +1,5 @@
-"""Responses of every tapped layer of a model to a stimulus set, in the positions' unit order."""
+"""Responses of every tapped layer of a model to one or more stimulus sets (input.stimuli[i] -> output[i]), in the
+positions' unit order."""
 
 from pathlib import Path
 
@@ -9,12 +10,16 @@ from tdann.training import resolve_device
 device = str(resolve_device(snakemake.params.device))
 
 cfg = snakemake.params.stream
+stimulus_files = [snakemake.input.stimuli] if isinstance(snakemake.input.stimuli, str) else snakemake.input.stimuli
+if len(stimulus_files) != len(snakemake.output):
+    raise ValueError(f"{len(stimulus_files)} stimulus sets but {len(snakemake.output)} outputs")
 with step(snakemake, config_keys=["analysis.batch_size", "analysis.response_dtype"]):
     model = models.load_weights(Path(snakemake.input.weights), cfg["arch"], cfg["width"], cfg["stem"])
-    n = stimuli.count_stimuli(Path(snakemake.input.stimuli))
-    batches = stimuli.iter_stimulus_batches(Path(snakemake.input.stimuli), snakemake.params.batch_size)
-    screening.compute_responses(
-        model, batches, list(snakemake.params.layers), Path(snakemake.output[0]), n_stimuli=n,
-        device=device, dtype=snakemake.params.dtype, time_average=True,
-        progress=False, transform=augment.normalize,
-    )
+    for stim_path, out_path in zip(stimulus_files, snakemake.output):
+        n = stimuli.count_stimuli(Path(stim_path))
+        batches = stimuli.iter_stimulus_batches(Path(stim_path), snakemake.params.batch_size)
+        screening.compute_responses(
+            model, batches, list(snakemake.params.layers), Path(out_path), n_stimuli=n,
+            device=device, dtype=snakemake.params.dtype, time_average=True,
+            progress=False, transform=augment.normalize,
+        )
