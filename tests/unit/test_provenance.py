@@ -149,3 +149,11 @@ def test_a_step_that_never_uses_torch_does_not_import_it(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_readers_of_metrics_steps_do_not_import_torch():
+    """Metrics jobs (one per model) read sheets, stimulus parameters and responses; none of that needs torch."""
+    code = ("import sys\nfrom tdann import h5io, metrics, positions, stimuli, tables\n"
+            "assert 'torch' not in sys.modules, [m for m in sys.modules if m.startswith('torch')][:3]\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -50,7 +50,8 @@ rule metrics:
     params:
         analysis=config["analysis"],
         sheet_name=lambda w: sheet_of(w.model),
-        stimsets=lambda w: stream_cfg(w.stream)["eval_stimuli"],
+        stimsets=lambda w: eval_stimsets(w.stream),
+        layers=lambda w: stream_layers(w.stream),
     script:
         "../scripts/metrics.py"
 

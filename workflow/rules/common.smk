@@ -156,7 +156,7 @@ def floc_input(wildcards):
 
 def metrics_inputs(wildcards):
     weights = weights_of(wildcards.model)
-    stimsets = stream_cfg(wildcards.stream)["eval_stimuli"]
+    stimsets = eval_stimsets(wildcards.stream)
     return {
         "sheet": f"{R}/sheets/{wildcards.stream}/{sheet_of(wildcards.model)}.h5",
         "responses": [

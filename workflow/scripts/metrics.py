@@ -1,19 +1,19 @@
-"""Map metrics of one model on its cortical sheet, for every layer and evaluation stimulus set."""
+"""Map metrics of one model on its cortical sheet, for the layers in params.layers and every evaluation stimulus set."""
 
 from pathlib import Path
 
-from tdann import metrics, positions, screening, stimuli
+from tdann import metrics, positions, stimuli
+from tdann.h5io import load_responses
 from tdann.provenance import step
 
 w, p = snakemake.wildcards, snakemake.params
 with step(snakemake, config_keys=["analysis"], seeds={"seed": 0}):
     sheets = positions.load_sheets(Path(snakemake.input.sheet))
-    if hasattr(p, "layers"):  # the settings sweep measures only the layers it is about
-        sheets = {layer: sheets[layer] for layer in p.layers}
+    sheets = {layer: sheets[layer] for layer in p.layers}
     responses, params = {}, {}
     for stimset, rpath, spath in zip(p.stimsets, snakemake.input.responses, snakemake.input.stimuli):
         params[stimset] = stimuli.load_params(Path(spath))
-        responses[stimset] = {layer: screening.load_responses(Path(rpath), layer) for layer in sheets}
+        responses[stimset] = {layer: load_responses(Path(rpath), layer) for layer in sheets}
     table, arrays = metrics.measure_model(sheets, responses, params, dict(p.analysis), seed=0)
     table.insert(0, "sheet", p.sheet_name)
     table.insert(0, "model", w.model)

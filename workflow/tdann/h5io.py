@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import h5py
@@ -53,3 +55,22 @@ def undescribed(path: str) -> list[str]:
     with h5py.File(path, "r") as f:
         f.visititems(visit)
     return missing
+
+
+def load_responses(path: str | Path, layer: str, units: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+    """The (S, N) response matrix of ``layer`` from :func:`tdann.screening.compute_responses` (only ``units``
+    columns if given). Only the requested layer (and columns) are read from disk; torch is not needed.
+    """
+    with h5py.File(path, "r") as f:
+        group = f.get("responses")
+        if group is None or layer not in group:
+            have = sorted(group) if group is not None else []
+            raise ValueError(f"{path}: no responses for layer {layer!r}; has {have}")
+        ds = group[layer]
+        if units is None:
+            return ds[()]
+        units = np.asarray(units, dtype=np.int64)
+        if units.size and (units.min() < 0 or units.max() >= ds.shape[1]):
+            raise ValueError(f"{path}: unit indices outside 0..{ds.shape[1] - 1} for layer {layer!r}")
+        order, inverse = np.unique(units, return_inverse=True)  # h5py wants increasing indices
+        return ds[:, order][:, inverse]

@@ -11,14 +11,15 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import h5py
 import numpy as np
-from torch import nn
 
 from .h5io import write_dataset
-from .models import layer_shapes
+
+if TYPE_CHECKING:  # torch is imported where needed: metrics steps read sheets without it
+    from torch import nn
 
 
 class SheetsFileError(ValueError):
@@ -180,6 +181,8 @@ def init_sheets(
     ``min_units`` / ``max_units``. ``input_shape`` is per sample ((3, H, W) or (3, T, H, W)). Each layer draws from
     its own stream of ``seed`` so that adding a layer does not change the others.
     """
+    from .models import layer_shapes
+
     required = ("sheet_size", "neighborhood_width", "rf_overlap")
     for layer, spec in specs.items():
         missing = [k for k in required if k not in spec]

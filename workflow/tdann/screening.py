@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from tdann.h5io import write_dataset
+from tdann.h5io import load_responses, write_dataset  # noqa: F401 (load_responses: part of this API)
 from tdann.models import FeatureTaps
 
 Batch = tuple[int, Any]  # (index of the first input in the store, float array (B, 3, [T,] H, W) in [0, 1])
@@ -203,26 +203,6 @@ def _create_response_dataset(group: h5py.Group, name: str, n_rows: int, n_units:
         f"(flatten of {shape})", units="activation (a.u.)", shape=(n_rows, n_units), dtype=np_dtype,
         chunks=(rows, cols), attrs={"shape": shape, "layer": name},
     )
-
-
-def load_responses(path: str | Path, layer: str, units: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
-    """The (S, N) response matrix of ``layer`` from :func:`compute_responses` (only ``units`` columns if given).
-
-    Only the requested layer (and columns) are read from disk.
-    """
-    with h5py.File(path, "r") as f:
-        group = f.get("responses")
-        if group is None or layer not in group:
-            have = sorted(group) if group is not None else []
-            raise ValueError(f"{path}: no responses for layer {layer!r}; has {have}")
-        ds = group[layer]
-        if units is None:
-            return ds[()]
-        units = np.asarray(units, dtype=np.int64)
-        if units.size and (units.min() < 0 or units.max() >= ds.shape[1]):
-            raise ValueError(f"{path}: unit indices outside 0..{ds.shape[1] - 1} for layer {layer!r}")
-        order, inverse = np.unique(units, return_inverse=True)  # h5py wants increasing indices
-        return ds[:, order][:, inverse]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -18,14 +18,16 @@ import json
 import os
 import string
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
 import pandas as pd
-import torch
 
 from tdann.h5io import read_strings, write_dataset
+
+if TYPE_CHECKING:  # torch is imported where needed: table and metrics steps read stimuli without it
+    import torch
 
 CATEGORIES = ("faces", "bodies", "characters", "places", "objects")
 
@@ -729,6 +731,8 @@ def moving_disks(
     - ``segments``: (n_segments, 2) long [start, stop) step of each segment;
     - ``speed_per_step``: (steps,) float speed label of every step.
     """
+    import torch
+
     size = _check_size(size)
     steps = _check_count(steps, "steps")
     repeats = _check_count(repeats, "repeats")
@@ -912,6 +916,8 @@ def save_moving_disks(path: str | os.PathLike, disks: dict[str, Any]) -> None:
 
 def load_moving_disks(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Read what :func:`save_moving_disks` wrote, as the tensors :func:`moving_disks` returns."""
+    import torch
+
     with h5py.File(path, "r") as f:
         if f.attrs.get("kind") != "moving_disks":
             raise StimulusError(f"{os.fspath(path)!r} is not a moving-disks file")
