@@ -21,6 +21,7 @@ from tdann.screening import (
     natural_spectrum,
     screen,
     synthesize,
+    synthesize_many,
 )
 
 torch.set_num_threads(1)
@@ -352,6 +353,30 @@ def test_mei_beats_mais_and_lei_below_lais(tmp_path):
         base = model(torch.from_numpy(x))[:, 2].mean(dim=(1, 2)).max().item()
     chan = synthesize(model, "2", channel=2, sign=1, input_shape=(3, 16, 16), steps=40, seed=1)
     assert chan["activation"] > base
+
+
+@pytest.mark.parametrize("param", ["pixel", "fourier"])
+def test_synthesize_many_equals_one_at_a_time(param):
+    """A batch of (unit, seed) pairs gives each pair the result of its own run: BatchNorm in eval mode, per-element
+    random streams, gradient scaling, projection and total variation."""
+    torch.manual_seed(5)
+    model = nn.Sequential(nn.Conv2d(3, 6, 5, padding=2), nn.BatchNorm2d(6), nn.ReLU(), nn.Conv2d(6, 4, 3, padding=1))
+    with torch.no_grad():
+        model(torch.rand(16, 3, 12, 12))  # BatchNorm running statistics away from their init
+    targets, seeds = [5, 300, 5], [0, 0, 1]
+    kw = dict(input_shape=(3, 12, 12), param=param, steps=12, norm=2.0, tv_weight=0.01, jitter=1, batch=2,
+              sign=-1)
+    many = synthesize_many(model, "3", targets, seeds, **kw)
+    for target, seed, got in zip(targets, seeds, many):
+        one = synthesize(model, "3", unit=target, seed=seed, **kw)
+        np.testing.assert_allclose(got["input"], one["input"], atol=1e-5)
+        np.testing.assert_allclose(got["trajectory"], one["trajectory"], rtol=1e-4, atol=1e-6)
+        assert got["activation"] == pytest.approx(one["activation"], rel=1e-4, abs=1e-6)
+    assert not np.allclose(many[0]["input"], many[2]["input"])  # the seed matters
+    with pytest.raises(ValueError, match="as many seeds"):
+        synthesize_many(model, "3", [1, 2], [0], **kw)
+    with pytest.raises(ValueError, match="unit 999"):
+        synthesize_many(model, "3", [1, 999], [0, 0], **{**kw, "steps": 1})
 
 
 def test_natural_spectrum_of_pink_noise():

@@ -28,18 +28,16 @@ with step(snakemake, config_keys=["screening.synthesis"], seeds={"seed": int(syn
         write_dataset(f, "unit_positions", sheet.positions[units], "cortical positions of those units", units="mm")
         for param in syn["params"]:
             for sign, pole in ((1, "mei"), (-1, "lei")):
-                inputs, trajectories, finals = [], [], []
-                for unit in units:
-                    for seed in syn["seeds"]:
-                        out = screening.synthesize(
-                            model, layer, unit=int(unit), sign=sign, input_shape=shape, param=param,
-                            steps=syn["steps"], seed=int(seed), device=device,
-                            magnitude_spectrum=spectrum if param == "fourier" else None,
-                            tv_weight=syn["tv_weight"], jitter=syn["jitter"], transform=augment.normalize,
-                        )
-                        inputs.append(out["input"])
-                        trajectories.append(out["trajectory"])
-                        finals.append(out["activation"])
+                pairs = [(int(unit), int(seed)) for unit in units for seed in syn["seeds"]]  # unit-major
+                outs = screening.synthesize_many(
+                    model, layer, [u for u, _ in pairs], [s for _, s in pairs], sign=sign, input_shape=shape,
+                    param=param, steps=syn["steps"], device=device,
+                    magnitude_spectrum=spectrum if param == "fourier" else None,
+                    tv_weight=syn["tv_weight"], jitter=syn["jitter"], transform=augment.normalize,
+                )
+                inputs = [o["input"] for o in outs]
+                trajectories = [o["trajectory"] for o in outs]
+                finals = [o["activation"] for o in outs]
                 n = (len(units), len(syn["seeds"]))
                 g = f.require_group(f"{param}/{pole}")
                 write_dataset(g, "input", np.reshape(inputs, n + shape), f"{pole.upper()} per unit and seed in [0, 1]")

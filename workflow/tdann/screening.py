@@ -614,15 +614,18 @@ def _gaussian_blur(g: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def _project(x: torch.Tensor, norm: float | None) -> torch.Tensor:
-    """Project onto the ball ``||x - mean(x)|| <= norm`` by shrinking the contrast about the mean.
+    """Project each element of ``x`` (n, ...) onto the ball ``||x - mean(x)|| <= norm`` by shrinking its contrast
+    about its mean.
 
     Differentiable; a convex combination of x and its mean, so values stay within [lo, hi].
     """
     if norm is None:
         return x
-    centre = x.mean()
+    dims = list(range(1, x.dim()))  # x: (n, C, [T,] H, W), one ball per element
+    centre = x.mean(dim=dims, keepdim=True)
     d = x - centre
-    return centre + d * torch.clamp(norm / (d.norm() + 1e-12), max=1.0)
+    length = d.square().sum(dim=dims, keepdim=True).sqrt()
+    return centre + d * torch.clamp(norm / (length + 1e-12), max=1.0)
 
 
 def _total_variation(x: torch.Tensor) -> torch.Tensor:
@@ -697,6 +700,52 @@ def synthesize(
     """
     if (unit is None) == (channel is None):
         raise ValueError("synthesize needs exactly one of unit (flat index) or channel")
+    return synthesize_many(
+        model, layer, [unit if unit is not None else channel], [seed], by="unit" if unit is not None else "channel",
+        sign=sign, input_shape=input_shape, param=param, steps=steps, lr=lr, device=device,
+        magnitude_spectrum=magnitude_spectrum, norm=norm, tv_weight=tv_weight, jitter=jitter, noise_std=noise_std,
+        blur_sigma=blur_sigma, batch=batch, lo=lo, hi=hi, transform=transform, time_average=time_average,
+    )[0]
+
+
+def synthesize_many(
+    model: nn.Module,
+    layer: str,
+    targets: Sequence[int],
+    seeds: Sequence[int],
+    by: str = "unit",
+    sign: int = 1,
+    input_shape: Sequence[int] = (3, 64, 64),
+    param: str = "pixel",
+    steps: int = 128,
+    lr: float | None = None,
+    device: str | torch.device = "cpu",
+    magnitude_spectrum: np.ndarray | torch.Tensor | None = None,
+    norm: float | None = None,
+    tv_weight: float = 0.0,
+    jitter: int = 2,
+    noise_std: float = 0.01,
+    blur_sigma: float = 1.0,
+    batch: int = 1,
+    lo: float = 0.0,
+    hi: float = 1.0,
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    time_average: bool = True,
+) -> list[dict[str, Any]]:
+    """:func:`synthesize` for several (target, seed) pairs at once: ``targets[i]`` is a unit (``by="unit"``) or a
+    channel (``by="channel"``), optimised from ``seeds[i]``. One list entry per pair, as :func:`synthesize` returns.
+
+    The pairs run as one batch through the model (in eval mode, so elements do not interact): each element keeps
+    its own random stream (initialisation, jitter, noise), gradient normalisation, projection and total
+    variation, and SGD / Adam act element-wise, so an element's result equals a run on its own (up to
+    floating-point order). Tiny models and inputs are dominated by per-call overhead: 8 pairs cost about as much
+    as one.
+    """
+    targets, seeds = [int(t) for t in targets], [int(s) for s in seeds]
+    if by not in ("unit", "channel"):
+        raise ValueError(f"by must be 'unit' or 'channel', got {by!r}")
+    if not targets or len(targets) != len(seeds):
+        raise ValueError(f"synthesize_many needs as many seeds as targets (>= 1), got {len(targets)} and {len(seeds)}")
     if sign not in (1, -1):
         raise ValueError(f"sign must be +1 (MEI) or -1 (LEI), got {sign}")
     if param not in ("pixel", "fourier"):
@@ -711,10 +760,11 @@ def synthesize(
     if not hi > lo:
         raise ValueError(f"pixel range needs hi > lo, got [{lo}, {hi}]")
     layer = _check_layers(model, [layer])[0]
-    gen = torch.Generator().manual_seed(int(seed))
+    n = len(targets)
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
     dims = tuple(range(1, len(shape)))
     if param == "pixel":
-        p = (0.01 * torch.randn(shape, generator=gen)).to(device).requires_grad_(True)
+        p = torch.stack([0.01 * torch.randn(shape, generator=g) for g in gens]).to(device).requires_grad_(True)
         opt: torch.optim.Optimizer = torch.optim.SGD([p], lr=0.05 if lr is None else lr, momentum=0.9)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=int(steps))
 
@@ -727,48 +777,52 @@ def synthesize(
             raise ValueError(f"magnitude_spectrum shape {tuple(mag.shape)} does not fit input {shape}: "
                              f"expected {spec_shape}")
         mag = _unit_rms(mag.double(), shape[-1]).float().to(device)
-        p = ((torch.rand(spec_shape, generator=gen) * 2 - 1) * math.pi).to(device).requires_grad_(True)
+        p = torch.stack([(torch.rand(spec_shape, generator=g) * 2 - 1) * math.pi for g in gens])
+        p = p.to(device).requires_grad_(True)
         opt = torch.optim.Adam([p], lr=1.0 if lr is None else lr)
         sched = None
 
         def render() -> torch.Tensor:
-            signal = torch.fft.irfftn(torch.polar(mag, p), s=shape[1:], dim=dims)
+            signal = torch.fft.irfftn(torch.polar(mag.expand_as(p), p), s=shape[1:], dim=[d + 1 for d in dims])
             return _project(lo + (hi - lo) * torch.sigmoid(signal), norm)
 
-    def response(x: torch.Tensor, taps: FeatureTaps) -> torch.Tensor:
+    def responses(x: torch.Tensor, copies: int, taps: FeatureTaps) -> torch.Tensor:
+        """(n,) mean response of each element's target over its ``copies`` rows of x (n * copies, ...)."""
         _forward(model, taps, [layer], transform(x) if transform is not None else x)
-        if unit is not None:
-            flat = taps.flat(layer)
-            if not 0 <= unit < flat.shape[1]:
-                raise ValueError(f"unit {unit} outside 0..{flat.shape[1] - 1} of layer {layer}")
-            return flat[:, unit].mean()
-        out = taps.outputs[layer]
-        if not 0 <= channel < out.shape[1]:
-            raise ValueError(f"channel {channel} outside 0..{out.shape[1] - 1} of layer {layer}")
-        return out[:, channel].mean()
+        out = taps.flat(layer) if by == "unit" else taps.outputs[layer]
+        bad = [t for t in targets if not 0 <= t < out.shape[1]]
+        if bad:
+            raise ValueError(f"{by} {bad[0]} outside 0..{out.shape[1] - 1} of layer {layer}")
+        rows = torch.arange(len(x), device=out.device)
+        picked = out[rows, torch.tensor(targets, device=out.device).repeat_interleave(copies)]
+        return picked.reshape(n, -1).mean(1)
 
     trajectory = []
     model.to(device)
     with _eval_mode(model), _taps(model, [layer], time_average) as taps:
         for _ in range(int(steps)):
             x = render()
-            act = response(_augment(x, batch, jitter, noise_std, gen), taps)
-            loss = -sign * act + (tv_weight * _total_variation(x) if tv_weight > 0 else 0.0)
+            acts = responses(torch.cat([_augment(x[i], batch, jitter, noise_std, gens[i]) for i in range(n)]), batch,
+                             taps)
+            loss = -sign * acts.sum()
+            if tv_weight > 0:
+                loss = loss + tv_weight * sum(_total_variation(x[i]) for i in range(n))
             (grad,) = torch.autograd.grad(loss, p)
             if param == "pixel":
                 if blur_sigma > 0:
                     grad = _gaussian_blur(grad, blur_sigma)
-                grad = grad / (grad.abs().mean() + 1e-12)  # lr in units of the mean pixel step
+                grad = grad / (grad.abs().mean(dim=[d + 1 for d in dims], keepdim=True) + 1e-12)  # mean step = lr
             p.grad = grad
             opt.step()
             if sched is not None:
                 sched.step()
-            trajectory.append(float(act.detach()))
+            trajectory.append(acts.detach().cpu().double())
         with torch.no_grad():
             x = render()
-            final = float(response(x.unsqueeze(0), taps))
-    return {"input": x.detach().cpu().numpy().astype(np.float32), "trajectory": np.asarray(trajectory),
-            "activation": final}
+            finals = responses(x, 1, taps).cpu().tolist()
+    traj = torch.stack(trajectory, dim=1).numpy()
+    return [{"input": x[i].detach().cpu().numpy().astype(np.float32), "trajectory": traj[i], "activation": finals[i]}
+            for i in range(n)]
 
 
 def pick_units(screen_result: dict[str, np.ndarray], positions: np.ndarray, n: int) -> np.ndarray:
