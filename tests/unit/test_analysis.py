@@ -180,6 +180,14 @@ def test_grf_lambda_and_pinwheel_density_is_pi() -> None:
     assert (density, se) == (1.0, 0.1)
 
 
+def test_a_spacing_larger_than_the_map_is_not_measured() -> None:
+    # a smooth ramp of less than one cycle across the map has no column spacing to measure
+    y, x = np.mgrid[0:48, 0:48].astype(float)
+    rng = np.random.default_rng(0)
+    z = np.exp(2j * np.pi * (0.3 * x / 48 + 0.2 * y / 48)) + 0.01 * rng.normal(size=x.shape)
+    assert not A.column_spacing(z, pixel_mm=1.0)["fit_ok"]
+
+
 def test_single_pinwheel_position_and_charge() -> None:
     y, x = np.mgrid[0:9, 0:9].astype(float)
     xy, charge = A.pinwheels((x - 4.5) + 1j * (y - 3.5))   # zero at a plaquette centre

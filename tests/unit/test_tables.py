@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tdann import tables
 
@@ -70,3 +71,41 @@ def test_the_settings_sweep_names_the_variant_where_a_map_emerged_and_its_cost()
     assert np.isclose(table.loc["keep_stem", "untrained"], 0.05, atol=0.02)
     assert table.loc["keep_stem", "task_loss"] == 4.25 and table.loc["keep_stem", "task_loss_alpha0"] == 4.0
     assert table.loc["base", "train_seconds"] == 20.0 and table.loc["keep_stem", "n_seeds"] == 3
+
+
+def tuning_metrics() -> pd.DataFrame:
+    rows = []
+    for seed, (n, ok) in enumerate(((3, 1), (5, 1), (4, 1))):
+        for model, dsi in ((f"a25_s{seed}", 0.5 + 0.01 * seed), (f"a0_s{seed}", 0.2)):
+            for metric, value in (("dir_mean_dsi", dsi), ("dir_pinwheels", n), ("dir_area_lambda2", 2.0),
+                                  ("dir_lambda_fit_ok", ok)):
+                rows.append(dict(stream="dorsal", model=model, layer="layer3.1", stimset="drifting", metric=metric,
+                                 value=value))
+    # the untrained network: one seed's spacing could not be measured (its 50 pinwheels must not count)
+    for seed, (n, ok) in enumerate(((6, 1), (50, 0), (2, 1))):
+        for metric, value in (("dir_pinwheels", n), ("dir_area_lambda2", 2.0), ("dir_lambda_fit_ok", ok)):
+            rows.append(dict(stream="dorsal", model=f"untrained-swapopt_s{seed}", layer="layer3.1",
+                             stimset="drifting", metric=metric, value=value))
+    return pd.DataFrame(rows)
+
+
+def test_comparisons_pair_alpha_with_alpha_zero_by_seed():
+    trade = pd.DataFrame([dict(stream="dorsal", alpha=a, seed=s, task_loss=3.0 + a / 100 + 0.001 * s)
+                          for a in (0.0, 25.0) for s in (0, 1, 2)])
+    c = tables.comparisons(tuning_metrics(), trade, [0.0, 25.0], [0, 1, 2], CFG).set_index("quantity")
+    assert c.loc["dir_mean_dsi", "diff_mean"] == pytest.approx(0.31)
+    assert c.loc["dir_mean_dsi", "change"] == "higher" and c.loc["dir_mean_dsi", "n_seeds"] == 3
+    assert c.loc["task_loss", "diff_mean"] == pytest.approx(0.25) and c.loc["task_loss", "area"] == "task"
+    assert np.isnan(c.loc["dir_mean_cv", "diff_mean"]) and c.loc["dir_mean_cv", "n_seeds"] == 0  # not measured
+
+
+def test_pinwheel_density_is_pooled_over_seeds_with_a_poisson_interval():
+    p = tables.pinwheels(tuning_metrics(), [0.0, 25.0], [0, 1, 2], "swapopt", CFG)
+    assert (p.loc[p["area"] == "V1", "n_seeds"] == 0).all()                 # no orientation map in these metrics
+    p = p[p["area"] == "MT"].set_index("model")
+    row = p.loc["alpha=25"]
+    assert (row["pinwheels"], row["area_lambda2"], row["n_seeds"]) == (12, 6.0, 3)
+    assert row["density"] == pytest.approx(2.0) and row["ci_low"] < 2.0 < row["ci_high"]
+    assert row["ci_low"] == pytest.approx(6.2006 / 6, rel=1e-3) and row["pi_inside"]  # Garwood, N = 12
+    untrained = p.loc["untrained (swapopt)"]
+    assert (untrained["pinwheels"], untrained["n_seeds"]) == (8, 2) and untrained["density"] == pytest.approx(2.0)

@@ -65,7 +65,7 @@ def test_bad_config_stops_snakemake_before_any_job(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
-@pytest.mark.parametrize("configfile", ["config/config.yaml", "config/paper.yaml"])
+@pytest.mark.parametrize("configfile", ["config/config.yaml", "config/paper.yaml", "config/five_seeds.yaml"])
 def test_dry_run_builds_the_dag(configfile, tmp_path):
     out = snakemake("-n", "--configfile", configfile, "--config", f"results={tmp_path}", "--quiet", "rules")
     assert out.returncode == 0, out.stderr[-3000:]

@@ -95,8 +95,12 @@ def tiny_run(tmp_path_factory):
 def test_all_figures_and_tables(tiny_run):
     work, _ = tiny_run
     res = work / "results"
-    for name in ("metrics.csv", "tradeoff.csv", "results.csv", "results.md", "emergence.csv", "twostream.csv"):
+    for name in ("metrics.csv", "tradeoff.csv", "results.csv", "results.md", "emergence.csv", "comparisons.csv",
+                 "pinwheels.csv", "twostream.csv"):
         assert (res / "tables" / name).stat().st_size > 0, name
+    compared = pd.read_csv(res / "tables/comparisons.csv")
+    assert {"task_loss", "sl_mean", "dir_mean_dsi", "dir_mean_axial"} <= set(compared["quantity"])
+    assert "## Pinwheel density" in (res / "tables/results.md").read_text()
     pngs = sorted(p.name for p in (res / "figures").glob("*.png"))
     assert len(pngs) >= 11, pngs
     for png in pngs:

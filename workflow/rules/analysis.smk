@@ -90,7 +90,8 @@ rule metrics_table:
 
 rule results_table:
     input:
-        f"{R}/tables/metrics.csv",
+        metrics=f"{R}/tables/metrics.csv",
+        tradeoff=f"{R}/tables/tradeoff.csv",
     output:
         table=report(
             f"{R}/tables/results.csv",
@@ -99,6 +100,18 @@ rule results_table:
             subcategory="results table",
         ),
         verdicts=f"{R}/tables/emergence.csv",
+        comparisons=report(
+            f"{R}/tables/comparisons.csv",
+            caption="../report/table_comparisons.rst",
+            category="both streams",
+            subcategory="results table",
+        ),
+        pinwheels=report(
+            f"{R}/tables/pinwheels.csv",
+            caption="../report/table_pinwheels.rst",
+            category="both streams",
+            subcategory="results table",
+        ),
         markdown=f"{R}/tables/results.md",
     log:
         log_path("results_table", "all"),

@@ -1,4 +1,5 @@
-"""The results table: does each map emerge (alpha > 0 beats alpha = 0, shuffled and untrained across seeds)?"""
+"""The results table: does each map emerge (alpha > 0 beats alpha = 0, shuffled and untrained across seeds)? Then
+the trade-off, pinwheel and MT-tuning comparisons against alpha = 0, and pooled pinwheel densities."""
 
 from pathlib import Path
 
@@ -8,14 +9,24 @@ from tdann import tables
 from tdann.provenance import step
 
 sweep, cfg = snakemake.params.sweep, dict(snakemake.params.analysis)
+alphas, seeds, positions = sweep["alphas"], sweep["seeds"], sweep["positions"]
 with step(snakemake, config_keys=["sweep", "analysis"], seeds={"seed": 0}):
-    metrics = pd.read_csv(snakemake.input[0])
-    parts = [tables.emergence(metrics, sweep["alphas"], sweep["seeds"], sweep["positions"], cfg, index=index)
-             for index in ("smoothness", "far_index")]
-    table = pd.concat(parts, ignore_index=True)
+    metrics = pd.read_csv(snakemake.input.metrics)
+    tradeoff = pd.read_csv(snakemake.input.tradeoff)
+    table = pd.concat([tables.emergence(metrics, alphas, seeds, positions, cfg, index=index)
+                       for index in ("smoothness", "far_index")], ignore_index=True)
     table.to_csv(snakemake.output.table, index=False)
-    verdicts = tables.verdicts(table, tables.spreads(metrics, sweep["seeds"], cfg))
+    verdicts = tables.verdicts(table, tables.spreads(metrics, seeds, cfg))
     verdicts.to_csv(snakemake.output.verdicts, index=False)
+    compared = tables.comparisons(metrics, tradeoff, alphas, seeds, cfg)
+    compared.to_csv(snakemake.output.comparisons, index=False)
+    wheels = tables.pinwheels(metrics, alphas, seeds, positions, cfg)
+    wheels.to_csv(snakemake.output.pinwheels, index=False)
     text = ["# Emergence of maps: alpha > 0 against its controls (mean over seeds, bootstrap 95% CI of the paired "
-            "difference)", "", tables.to_markdown(table), "", "## Verdicts", "", tables.to_markdown(verdicts)]
+            "difference)", "", tables.to_markdown(table), "", "## Verdicts", "", tables.to_markdown(verdicts), "",
+            "## Trade-off, pinwheels and MT tuning: alpha > 0 against alpha = 0 (paired by seed)", "",
+            "task_loss / task_top1: held-out task loss and top-1; sl_mean: held-out spatial loss (all layers).", "",
+            tables.to_markdown(compared), "",
+            "## Pinwheel density per lambda^2, pooled over seeds (95% Poisson interval; pi is the reference)", "",
+            tables.to_markdown(wheels)]
     Path(snakemake.output.markdown).write_text("\n".join(text))

@@ -532,7 +532,8 @@ def column_spacing(zmap: Any, pixel_mm: float) -> dict[str, Any]:
     REFERENCE.md §4: fit ``a0 exp(-(k - a1)^2 / (2 a2^2)) + a3 + a4 k + a5 k^2`` to the spectrum of
     the square complex map (k in cycles per map side, power normalised to max 1);
     ``Lambda_mm = side_mm / a1`` with ``side_mm = G * pixel_mm``. If the fit fails or puts the
-    peak outside (0, G/2], the spectrum's arg-max is used and ``fit_ok`` is False.
+    peak below one cycle per map (a spacing larger than the map cannot be measured from it) or at
+    the highest frequency, the spectrum's arg-max is used and ``fit_ok`` is False.
     Returns dict(Lambda_mm, k_peak (cycles per map), k_peak_per_mm, fit_params, fit_ok, k, power).
     """
     z = np.asarray(zmap)
@@ -555,7 +556,7 @@ def column_spacing(zmap: Any, pixel_mm: float) -> dict[str, Any]:
             warnings.simplefilter("ignore", optimize.OptimizeWarning)
             params, _ = optimize.curve_fit(_kaschube, k, power, p0=p0, bounds=bounds, maxfev=20000)
         k_peak = float(params[1])
-        fit_ok = 0 < k_peak <= k[-1] and params[0] > 0
+        fit_ok = 1.0 <= k_peak < k[-1] and params[0] > 0
     except (RuntimeError, ValueError):
         params = np.full(6, np.nan)
         fit_ok = False

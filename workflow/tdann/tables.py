@@ -60,6 +60,21 @@ def _value(metrics: pd.DataFrame, stream: str, model: str, layer: str, stimset: 
     return float(sel["value"].iloc[0]) if len(sel) else np.nan
 
 
+def _paired(model_vals: np.ndarray, ctrl: np.ndarray, rng: np.random.Generator) -> dict:
+    """Seed-paired statistics of model - control: means and SDs, the mean difference with its bootstrap 95% CI,
+    the paired t test's p, the number of complete pairs, and ``beats`` (CI low > 0: with 3 seeds, every paired
+    difference is positive)."""
+    diff = model_vals - ctrl
+    ok = np.isfinite(diff)
+    lo, hi = analysis.bootstrap_ci(diff[ok], rng=rng)
+    test = analysis.paired_test(model_vals[ok], ctrl[ok]) if ok.sum() >= 2 else {}
+    sd = (lambda v: float(np.std(v[ok], ddof=1)) if ok.sum() > 1 else np.nan)
+    return dict(model_mean=float(np.mean(model_vals[ok])) if ok.any() else np.nan, model_sd=sd(model_vals),
+                control_mean=float(np.mean(ctrl[ok])) if ok.any() else np.nan, control_sd=sd(ctrl),
+                diff_mean=float(np.mean(diff[ok])) if ok.any() else np.nan, diff_ci_low=lo, diff_ci_high=hi,
+                p_paired_t=test.get("p_t", np.nan), n_seeds=int(ok.sum()), beats=bool(np.isfinite(lo) and lo > 0))
+
+
 def emergence(metrics: pd.DataFrame, alphas: list[float], seeds: list[int], positions: str,
               analysis_cfg: dict, index: str = "smoothness", seed: int = 0) -> pd.DataFrame:
     """For each map and alpha > 0: the index over seeds beside each control, with paired statistics.
@@ -86,20 +101,8 @@ def emergence(metrics: pd.DataFrame, alphas: list[float], seeds: list[int], posi
                 ],
             }
             for control, vals in controls.items():
-                ctrl = np.array(vals)
-                diff = model_vals - ctrl
-                ok = np.isfinite(diff)
-                lo, hi = analysis.bootstrap_ci(diff[ok], rng=rng)
-                test = analysis.paired_test(model_vals[ok], ctrl[ok]) if ok.sum() >= 2 else {}
-                rows.append(dict(
-                    stream=stream, area=area, layer=layer, stimset=stimset, index=index, alpha=alpha,
-                    control=control, model_mean=np.nanmean(model_vals), model_sd=np.nanstd(model_vals, ddof=1)
-                    if ok.sum() > 1 else np.nan, control_mean=np.nanmean(ctrl),
-                    control_sd=np.nanstd(ctrl, ddof=1) if ok.sum() > 1 else np.nan,
-                    diff_mean=float(np.nanmean(diff)) if ok.any() else np.nan, diff_ci_low=lo, diff_ci_high=hi,
-                    p_paired_t=test.get("p_t", np.nan), n_seeds=int(ok.sum()),
-                    beats=bool(np.isfinite(lo) and lo > 0),
-                ))
+                rows.append(dict(stream=stream, area=area, layer=layer, stimset=stimset, index=index, alpha=alpha,
+                                 control=control, **_paired(model_vals, np.array(vals), rng)))
     return pd.DataFrame(rows)
 
 
@@ -145,6 +148,92 @@ def verdicts(table: pd.DataFrame, spread: pd.DataFrame | None = None, collapse_r
     out["collapsed"] = (out["spread"] < collapse_ratio * out["spread_alpha0"]).fillna(False).astype(bool)
     out["coarse"] = (out["grid"] < min_grid).fillna(False).astype(bool)
     return out.assign(emerged=lambda d: d["beats_all"] & (d["n_seeds"] >= 3) & ~d["collapsed"] & ~d["coarse"])
+
+
+# Per-model quantities compared between alpha > 0 and alpha = 0 (the trade-off, pinwheels, MT tuning):
+# (stream, area, layer config key, stimset, metric); task quantities come from the trade-off table.
+TUNING = (
+    ("ventral", "V1", "v1_layer", "gratings", "ori_pinwheel_density"),
+    ("dorsal", "V1", "v1_layer", "drifting", "ori_pinwheel_density"),
+    ("dorsal", "MT", "mt_layer", "drifting", "dir_pinwheel_density"),
+    ("dorsal", "MT", "mt_layer", "drifting", "dir_mean_dsi"),
+    ("dorsal", "MT", "mt_layer", "drifting", "dir_mean_cv"),
+    ("dorsal", "MT", "mt_layer", "drifting", "dir_mean_axial"),
+    ("dorsal", "MT", "mt_layer", "drifting", "dir_frac_ds"),
+)
+TASK = ("task_loss", "task_top1", "sl_mean")  # held-out task loss / top-1, held-out spatial loss (trade-off table)
+
+
+def comparisons(metrics: pd.DataFrame, tradeoff_table: pd.DataFrame, alphas: list[float], seeds: list[int],
+                analysis_cfg: dict, seed: int = 0) -> pd.DataFrame:
+    """Each alpha > 0 against alpha = 0, paired by seed, for the task metrics (held-out task loss and top-1, held-out
+    spatial loss: the trade-off), pinwheel densities (per lambda^2) and the MT-like layer's tuning (DSI, circular
+    variance, axial component, fraction direction-selective). Columns as :func:`emergence`, with ``quantity`` and,
+    instead of ``beats``, ``change``: higher / lower where the bootstrap CI of the difference excludes 0, else n.s."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for stream in [s for s in ("ventral", "dorsal") if s in set(tradeoff_table["stream"])]:
+        t = tradeoff_table[tradeoff_table["stream"] == stream]
+        for quantity in [q for q in TASK if q in t.columns]:
+            def per_seed(alpha: float) -> np.ndarray:
+                sel = t[np.isclose(t["alpha"], alpha)].set_index("seed")[quantity]
+                return np.array([float(sel.get(s, np.nan)) for s in seeds])
+            for alpha in [a for a in alphas if a > 0]:
+                rows.append(dict(stream=stream, area="task", layer="", stimset="held-out", quantity=quantity,
+                                 alpha=alpha, control="alpha=0", **_paired(per_seed(alpha), per_seed(0.0), rng)))
+    for stream, area, key, stimset, metric in TUNING:
+        if stream not in set(metrics["stream"]):
+            continue
+        layer = analysis_cfg[key]
+        zero = np.array([_value(metrics, stream, f"a0_s{s}", layer, stimset, metric) for s in seeds])
+        for alpha in [a for a in alphas if a > 0]:
+            vals = np.array([_value(metrics, stream, f"a{alpha:g}_s{s}", layer, stimset, metric) for s in seeds])
+            rows.append(dict(stream=stream, area=area, layer=layer, stimset=stimset, quantity=metric, alpha=alpha,
+                             control="alpha=0", **_paired(vals, zero, rng)))
+    if not rows:
+        return pd.DataFrame(rows)
+    out = pd.DataFrame(rows).drop(columns="beats")
+    out["change"] = np.where(out["diff_ci_low"] > 0, "higher", np.where(out["diff_ci_high"] < 0, "lower", "n.s."))
+    return out
+
+
+def pinwheels(metrics: pd.DataFrame, alphas: list[float], seeds: list[int], positions: str,
+              analysis_cfg: dict) -> pd.DataFrame:
+    """Pinwheel density per lambda^2 of the V1-like orientation and MT-like direction maps, pooled over seeds.
+
+    Per map and model group (each alpha, the untrained network): the seeds whose lambda could be measured from the
+    map's spectrum, their pinwheel count and sheet area in lambda^2 (summed), the pooled density count / area with a
+    95% Poisson (Garwood) interval, the per-seed mean and SD, and whether pi lies inside the interval (pi per
+    lambda^2: carnivore and primate orientation maps, and any Gaussian random field with a narrow isotropic spectrum,
+    REFERENCE.md section 4). A handful of pinwheels gives a wide
+    interval: the interval, not the point, is the result.
+    """
+    from scipy import stats
+
+    groups = [(f"alpha={a:g}", [f"a{a:g}_s{s}" for s in seeds]) for a in alphas]
+    groups.append((f"untrained ({positions})", [f"untrained-{positions}_s{s}" for s in seeds]))
+    rows = []
+    for stream, area, key, stimset, metric in TUNING:
+        if not metric.endswith("pinwheel_density") or stream not in set(metrics["stream"]):
+            continue
+        layer, prefix = analysis_cfg[key], metric.split("_")[0] + "_"
+        for group, models in groups:
+            got = [(_value(metrics, stream, m, layer, stimset, prefix + "pinwheels"),
+                    _value(metrics, stream, m, layer, stimset, prefix + "area_lambda2"),
+                    _value(metrics, stream, m, layer, stimset, prefix + "lambda_fit_ok")) for m in models]
+            got = np.array([(n, a) for n, a, ok in got if ok == 1 and np.isfinite(n) and a > 0]).reshape(-1, 2)
+            count, area_l2 = float(got[:, 0].sum()), float(got[:, 1].sum())
+            density = count / area_l2 if area_l2 > 0 else np.nan
+            low = stats.chi2.ppf(0.025, 2 * count) / 2 / area_l2 if count > 0 else 0.0
+            high = stats.chi2.ppf(0.975, 2 * count + 2) / 2 / area_l2 if area_l2 > 0 else np.nan
+            per_seed = got[:, 0] / got[:, 1] if len(got) else np.array([])
+            rows.append(dict(stream=stream, area=area, layer=layer, stimset=stimset, model=group,
+                             n_seeds=len(got), pinwheels=count, area_lambda2=area_l2, density=density,
+                             ci_low=low if area_l2 > 0 else np.nan, ci_high=high,
+                             seed_mean=float(per_seed.mean()) if len(per_seed) else np.nan,
+                             seed_sd=float(per_seed.std(ddof=1)) if len(per_seed) > 1 else np.nan,
+                             pi_inside=bool(area_l2 > 0 and low <= np.pi <= high)))
+    return pd.DataFrame(rows)
 
 
 def to_markdown(table: pd.DataFrame, floatfmt: str = ".3f") -> str:
