@@ -99,6 +99,16 @@ def test_comparisons_pair_alpha_with_alpha_zero_by_seed():
     assert np.isnan(c.loc["dir_mean_cv", "diff_mean"]) and c.loc["dir_mean_cv", "n_seeds"] == 0  # not measured
 
 
+def test_a_pinwheel_density_without_a_measured_lambda_is_not_compared():
+    m = tuning_metrics()
+    m = pd.concat([m, m[m["metric"] == "dir_pinwheels"].assign(metric="dir_pinwheel_density")], ignore_index=True)
+    bad = (m["model"] == "a0_s1") & (m["metric"] == "dir_lambda_fit_ok")
+    m.loc[bad, "value"] = 0
+    trade = pd.DataFrame(columns=["stream", "alpha", "seed"])
+    c = tables.comparisons(m, trade, [0.0, 25.0], [0, 1, 2], CFG).set_index("quantity")
+    assert c.loc["dir_pinwheel_density", "n_seeds"] == 2 and c.loc["dir_pinwheel_density", "diff_mean"] == 0
+
+
 def test_pinwheel_density_is_pooled_over_seeds_with_a_poisson_interval():
     p = tables.pinwheels(tuning_metrics(), [0.0, 25.0], [0, 1, 2], "swapopt", CFG)
     assert (p.loc[p["area"] == "V1", "n_seeds"] == 0).all()                 # no orientation map in these metrics

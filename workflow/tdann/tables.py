@@ -185,9 +185,14 @@ def comparisons(metrics: pd.DataFrame, tradeoff_table: pd.DataFrame, alphas: lis
         if stream not in set(metrics["stream"]):
             continue
         layer = analysis_cfg[key]
-        zero = np.array([_value(metrics, stream, f"a0_s{s}", layer, stimset, metric) for s in seeds])
+
+        def value(model: str) -> float:  # a pinwheel density counts only where lambda could be measured
+            ok = not metric.endswith("pinwheel_density") or _value(
+                metrics, stream, model, layer, stimset, metric.split("_")[0] + "_lambda_fit_ok") == 1
+            return _value(metrics, stream, model, layer, stimset, metric) if ok else np.nan
+        zero = np.array([value(f"a0_s{s}") for s in seeds])
         for alpha in [a for a in alphas if a > 0]:
-            vals = np.array([_value(metrics, stream, f"a{alpha:g}_s{s}", layer, stimset, metric) for s in seeds])
+            vals = np.array([value(f"a{alpha:g}_s{s}") for s in seeds])
             rows.append(dict(stream=stream, area=area, layer=layer, stimset=stimset, quantity=metric, alpha=alpha,
                              control="alpha=0", **_paired(vals, zero, rng)))
     if not rows:
