@@ -96,7 +96,7 @@ def test_comparisons_pair_alpha_with_alpha_zero_by_seed():
     assert c.loc["dir_mean_dsi", "diff_mean"] == pytest.approx(0.31)
     assert c.loc["dir_mean_dsi", "change"] == "higher" and c.loc["dir_mean_dsi", "n_seeds"] == 3
     assert c.loc["task_loss", "diff_mean"] == pytest.approx(0.25) and c.loc["task_loss", "area"] == "task"
-    assert np.isnan(c.loc["dir_mean_cv", "diff_mean"]) and c.loc["dir_mean_cv", "n_seeds"] == 0  # not measured
+    assert np.isnan(c.loc["dir_mean_cv", "diff_mean"]) and c.loc["dir_mean_cv", "change"] == "not measured"
 
 
 def test_a_pinwheel_density_without_a_measured_lambda_is_not_compared():
@@ -107,6 +107,7 @@ def test_a_pinwheel_density_without_a_measured_lambda_is_not_compared():
     trade = pd.DataFrame(columns=["stream", "alpha", "seed"])
     c = tables.comparisons(m, trade, [0.0, 25.0], [0, 1, 2], CFG).set_index("quantity")
     assert c.loc["dir_pinwheel_density", "n_seeds"] == 2 and c.loc["dir_pinwheel_density", "diff_mean"] == 0
+    assert c.loc["dir_pinwheel_density", "change"] == "too few seeds"
 
 
 def test_pinwheel_density_is_pooled_over_seeds_with_a_poisson_interval():

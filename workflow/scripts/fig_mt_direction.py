@@ -49,6 +49,8 @@ with step(snakemake, config_keys=["figures", "analysis.mt_layer", "sweep.main_al
         for u in order:
             ax.plot(d["speed_values"], d["speed_curves"][u], "o-", ms=3, label=f"unit {u}")
         ax.set_xscale("log")
+        ax.set_xticks(d["speed_values"], [f"{v:g}" for v in d["speed_values"]])
+        ax.xaxis.set_minor_locator(plt.NullLocator())
         ax.set_xlabel("dot speed (pixels / frame)")
         ax.set_ylabel("response")
         ax.set_title("speed tuning, most modulated units (dots)", fontsize=9)

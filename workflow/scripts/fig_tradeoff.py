@@ -1,4 +1,5 @@
-"""The alpha trade-off: held-out task metric and map smoothness against alpha, every seed shown, both streams."""
+"""The alpha trade-off: held-out task metrics, held-out spatial loss and map smoothness against alpha, every seed shown
+(lines: means over seeds), both streams."""
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -11,7 +12,7 @@ with step(snakemake, config_keys=["figures"]):
     t = pd.read_csv(snakemake.input.table)
     streams = list(dict.fromkeys(t["stream"]))
     map_cols = [c for c in t.columns if c.endswith("_smoothness")]
-    task_cols = [c for c in ("task_top1", "task_loss") if c in t.columns]
+    task_cols = [c for c in ("task_top1", "task_loss", "sl_mean") if c in t.columns]
     ncols = len(task_cols) + 1
     fig, axes = plt.subplots(len(streams), ncols, figsize=(4 * ncols, 3.2 * len(streams)), squeeze=False)
     for row, stream in enumerate(streams):
@@ -23,13 +24,13 @@ with step(snakemake, config_keys=["figures"]):
             keys = [key] if key != "maps" else [c for c in map_cols if s[c].notna().any()]
             for k in keys:
                 xs = s["alpha"].map(x).to_numpy() + np.random.default_rng(0).uniform(-0.08, 0.08, len(s))
-                ax.plot(xs, s[k], "o", ms=4, alpha=0.7, label=k if key == "maps" else "seeds")
+                (dots,) = ax.plot(xs, s[k], "o", ms=4, alpha=0.7, label=k if key == "maps" else "seeds")
                 means = s.groupby("alpha")[k].mean()
-                ax.plot([x[a] for a in means.index], means.to_numpy(), "-", lw=1.5)
+                ax.plot([x[a] for a in means.index], means.to_numpy(), "-", lw=1.5, color=dots.get_color())
             ax.set_xticks(range(len(alphas)), [f"{a:g}" for a in alphas])
             ax.set_xlabel("α (spatial loss weight)")
-            ylabel = {"task_top1": "held-out contrastive top-1", "task_loss": "held-out task loss (nats)"}.get(
-                key, "smoothness index")
+            ylabel = {"task_top1": "held-out contrastive top-1", "task_loss": "held-out task loss (nats)",
+                      "sl_mean": "held-out spatial loss (mean of layers)"}.get(key, "smoothness index")
             ax.set_ylabel(ylabel)
             ax.set_title(f"{stream}: {ylabel}", fontsize=9)
             if key == "maps":

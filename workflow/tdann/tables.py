@@ -169,7 +169,8 @@ def comparisons(metrics: pd.DataFrame, tradeoff_table: pd.DataFrame, alphas: lis
     """Each alpha > 0 against alpha = 0, paired by seed, for the task metrics (held-out task loss and top-1, held-out
     spatial loss: the trade-off), pinwheel densities (per lambda^2) and the MT-like layer's tuning (DSI, circular
     variance, axial component, fraction direction-selective). Columns as :func:`emergence`, with ``quantity`` and,
-    instead of ``beats``, ``change``: higher / lower where the bootstrap CI of the difference excludes 0, else n.s."""
+    instead of ``beats``, ``change``: higher / lower where the bootstrap CI of the difference excludes 0 with >= 3
+    seeds, else n.s. (or "too few seeds" / "not measured")."""
     rng = np.random.default_rng(seed)
     rows = []
     for stream in [s for s in ("ventral", "dorsal") if s in set(tradeoff_table["stream"])]:
@@ -199,6 +200,8 @@ def comparisons(metrics: pd.DataFrame, tradeoff_table: pd.DataFrame, alphas: lis
         return pd.DataFrame(rows)
     out = pd.DataFrame(rows).drop(columns="beats")
     out["change"] = np.where(out["diff_ci_low"] > 0, "higher", np.where(out["diff_ci_high"] < 0, "lower", "n.s."))
+    out.loc[out["n_seeds"] < 3, "change"] = "too few seeds"
+    out.loc[out["n_seeds"] == 0, "change"] = "not measured"
     return out
 
 
