@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from rulefiles import gpu_rules
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -31,20 +32,6 @@ CONFIGS = [str(ROOT / "config/config.yaml"), str(Path(__file__).with_name("tiny.
 TARGET = "results/responses/ventral/pretrain/gratings.h5"
 PREEMPTED = "rule_pretrain_wildcards_ventral"  # the SLURM comment the plugin gives that job
 SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (\S+)\)\.")
-
-
-def gpu_rules() -> set[str]:
-    """Rules that declare `gpu=1` in workflow/rules/*.smk; a rule made in a loop over the streams
-    (``name: f"<rule>_{_stream}"``) counts once per stream."""
-    rules = set()
-    for smk in (ROOT / "workflow/rules").glob("*.smk"):
-        for block in re.split(r"^(?=[ \t]*(?:rule|checkpoint)\b)", smk.read_text(), flags=re.M):
-            m = re.match(r"\s*(?:rule|checkpoint) (\w+):", block)
-            loop = re.match(r'\s*rule:\s*name:\s*f"(\w+)_\{_stream\}"', block)
-            names = [m.group(1)] if m else [f"{loop.group(1)}_{s}" for s in ("ventral", "dorsal")] if loop else []
-            if re.search(r"^\s+gpu=1,?\s*$", block, flags=re.M):
-                rules.update(names)
-    return rules
 
 
 def snakemake(workdir: Path, *args: str, env: dict | None = None, timeout: int = 900) -> str:

@@ -19,25 +19,12 @@ from snakemake_executor_plugin_slurm.submit_string import get_submit_command
 from snakemake_executor_plugin_slurm.utils import set_gres_string
 from snakemake_executor_plugin_slurm.validation import validate_slurm_extra
 from snakemake_interface_common.exceptions import WorkflowError
+from rulefiles import gpu_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 SLURM, LOCAL = ROOT / "profiles/slurm", ROOT / "profiles/slurm-local"
 ENV = {"TDANN_SLURM_ACCOUNT": "acct1", "TDANN_CPU_PARTITION": "cpuq", "TDANN_GPU_PARTITION": "gpuq"}
 TRAINING = ("pretrain", "train")
-
-
-def gpu_rules(gpu_only: bool = True) -> set[str]:
-    """Rules that declare `gpu=1` in workflow/rules/*.smk (every rule with ``gpu_only=False``); a rule made in a
-    loop over the streams (``name: f"<rule>_{_stream}"``) counts once per stream."""
-    rules = set()
-    for smk in (ROOT / "workflow/rules").glob("*.smk"):
-        for block in re.split(r"^(?=[ \t]*(?:rule|checkpoint)\b)", smk.read_text(), flags=re.M):
-            m = re.match(r"\s*(?:rule|checkpoint) (\w+):", block)
-            loop = re.match(r'\s*rule:\s*name:\s*f"(\w+)_\{_stream\}"', block)
-            names = [m.group(1)] if m else [f"{loop.group(1)}_{s}" for s in ("ventral", "dorsal")] if loop else []
-            if not gpu_only or re.search(r"^\s+gpu=1,?\s*$", block, flags=re.M):
-                rules.update(names)
-    return rules
 
 
 def profile_yaml(path: Path) -> dict:
