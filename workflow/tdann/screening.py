@@ -655,57 +655,17 @@ def synthesize(
     layer: str,
     unit: int | None = None,
     channel: int | None = None,
-    sign: int = 1,
-    input_shape: Sequence[int] = (3, 64, 64),
-    param: str = "pixel",
-    steps: int = 128,
-    lr: float | None = None,
     seed: int = 0,
-    device: str | torch.device = "cpu",
-    magnitude_spectrum: np.ndarray | torch.Tensor | None = None,
-    norm: float | None = None,
-    tv_weight: float = 0.0,
-    jitter: int = 2,
-    noise_std: float = 0.01,
-    blur_sigma: float = 1.0,
-    batch: int = 1,
-    lo: float = 0.0,
-    hi: float = 1.0,
-    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    time_average: bool = True,
+    **options: Any,
 ) -> dict[str, Any]:
-    """Most (``sign=+1``, MEI) or least (``sign=-1``, LEI) exciting input of one unit (REFERENCE.md §6).
-
-    Objective: maximise ``sign x`` the mean response over ``batch`` augmented copies of the input of
-    ``unit`` (index in the flat channel-major unit order of ``layer``) or of ``channel`` (its spatial
-    map averaged), minus ``tv_weight x`` total variation. Exactly one of ``unit``/``channel``.
-    ``input_shape`` (3, H, W) gives an image, (3, T, H, W) a short movie.
-
-    * ``param="pixel"``: ``x = sigmoid(p) (hi - lo) + lo``; SGD (``lr`` default 0.05, momentum 0.9)
-      with cosine decay; the gradient of p is Gaussian-blurred over H, W (``blur_sigma``, 0 = off)
-      and divided by its mean absolute value, so ``lr`` is the mean step per pixel whatever the
-      model's gradient scale.
-    * ``param="fourier"``: ``x = sigmoid(irfftn(M e^{i phase})) (hi - lo) + lo`` with M the fixed
-      ``magnitude_spectrum`` (from :func:`natural_spectrum`, shape (3, [T,] H, W//2+1); default 1/|f|),
-      scaled to unit RMS (over all channels), and a learnt phase; Adam (``lr`` default 1.0). For
-      clips the spectrum is 3D (T, H, W).
-
-    Each step: the input is projected onto ``||x - mean(x)||_2 <= norm`` (whole tensor; None = only
-    the [lo, hi] box), randomly shifted by up to ``jitter`` pixels (a crop of the reflect-padded
-    input) and given Gaussian noise ``noise_std``. ``transform`` maps [lo, hi] input to model input.
-
-    Returns ``input`` (float32 array ``input_shape``, the projected input), ``trajectory`` (float64
-    (steps,), signed mean response per step on the augmented batch) and ``activation`` (signed
-    response to the clean final input).
+    """Most (``sign=+1``, MEI) or least (``sign=-1``, LEI) exciting input of one ``unit`` (index in the flat
+    channel-major unit order of ``layer``) or ``channel`` (its spatial map averaged), from ``seed``: exactly one of
+    ``unit``/``channel``. ``options`` and the result are those of :func:`synthesize_many` (REFERENCE.md §6).
     """
     if (unit is None) == (channel is None):
         raise ValueError("synthesize needs exactly one of unit (flat index) or channel")
-    return synthesize_many(
-        model, layer, [unit if unit is not None else channel], [seed], by="unit" if unit is not None else "channel",
-        sign=sign, input_shape=input_shape, param=param, steps=steps, lr=lr, device=device,
-        magnitude_spectrum=magnitude_spectrum, norm=norm, tv_weight=tv_weight, jitter=jitter, noise_std=noise_std,
-        blur_sigma=blur_sigma, batch=batch, lo=lo, hi=hi, transform=transform, time_average=time_average,
-    )[0]
+    by, target = ("unit", unit) if unit is not None else ("channel", channel)
+    return synthesize_many(model, layer, [target], [seed], by=by, **options)[0]
 
 
 def synthesize_many(
@@ -732,8 +692,30 @@ def synthesize_many(
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     time_average: bool = True,
 ) -> list[dict[str, Any]]:
-    """:func:`synthesize` for several (target, seed) pairs at once: ``targets[i]`` is a unit (``by="unit"``) or a
-    channel (``by="channel"``), optimised from ``seeds[i]``. One list entry per pair, as :func:`synthesize` returns.
+    """Most (``sign=+1``, MEI) or least (``sign=-1``, LEI) exciting inputs of several (target, seed) pairs at
+    once (REFERENCE.md §6): ``targets[i]`` is a unit (``by="unit"``: index in the flat channel-major unit order of
+    ``layer``) or a channel (``by="channel"``: its spatial map averaged), optimised from ``seeds[i]``.
+
+    Objective per pair: maximise ``sign x`` the mean response over ``batch`` augmented copies of its input,
+    minus ``tv_weight x`` total variation.
+    ``input_shape`` (3, H, W) gives an image, (3, T, H, W) a short movie.
+
+    * ``param="pixel"``: ``x = sigmoid(p) (hi - lo) + lo``; SGD (``lr`` default 0.05, momentum 0.9)
+      with cosine decay; the gradient of p is Gaussian-blurred over H, W (``blur_sigma``, 0 = off)
+      and divided by its mean absolute value, so ``lr`` is the mean step per pixel whatever the
+      model's gradient scale.
+    * ``param="fourier"``: ``x = sigmoid(irfftn(M e^{i phase})) (hi - lo) + lo`` with M the fixed
+      ``magnitude_spectrum`` (from :func:`natural_spectrum`, shape (3, [T,] H, W//2+1); default 1/|f|),
+      scaled to unit RMS (over all channels), and a learnt phase; Adam (``lr`` default 1.0). For
+      clips the spectrum is 3D (T, H, W).
+
+    Each step: the input is projected onto ``||x - mean(x)||_2 <= norm`` (each pair's whole input; None = only
+    the [lo, hi] box), randomly shifted by up to ``jitter`` pixels (a crop of the reflect-padded
+    input) and given Gaussian noise ``noise_std``. ``transform`` maps [lo, hi] input to model input.
+
+    One dict per pair: ``input`` (float32 array ``input_shape``, the projected input), ``trajectory`` (float64
+    (steps,), signed mean response per step on the augmented batch) and ``activation`` (signed
+    response to the clean final input).
 
     The pairs run as one batch through the model (in eval mode, so elements do not interact): each element keeps
     its own random stream (initialisation, jitter, noise), gradient normalisation, projection and total

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from . import analysis
 
@@ -216,8 +217,6 @@ def pinwheels(metrics: pd.DataFrame, alphas: list[float], seeds: list[int], posi
     REFERENCE.md section 4). A handful of pinwheels gives a wide
     interval: the interval, not the point, is the result.
     """
-    from scipy import stats
-
     groups = [(f"alpha={a:g}", [f"a{a:g}_s{s}" for s in seeds]) for a in alphas]
     groups.append((f"untrained ({positions})", [f"untrained-{positions}_s{s}" for s in seeds]))
     rows = []
