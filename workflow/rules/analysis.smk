@@ -52,6 +52,7 @@ rule metrics:
         sheet_name=lambda w: sheet_of(w.model),
         stimsets=lambda w: eval_stimsets(w.stream),
         layers=lambda w: stream_layers(w.stream),
+        hypercolumns=lambda w: layer_hypercolumns(w.stream),
     script:
         "../scripts/metrics.py"
 

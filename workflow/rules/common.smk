@@ -104,6 +104,11 @@ def stream_layers(stream):
     return list(stream_cfg(stream)["layers"])
 
 
+def layer_hypercolumns(stream):
+    """Configured hypercolumn width (mm) per layer, None where unset (the metrics then use the paper's ratio)."""
+    return {k: v.get("hypercolumn_mm") for k, v in stream_cfg(stream)["layers"].items()}
+
+
 def figure_targets():
     figs = [
         f"{R}/figures/{s}_{name}"

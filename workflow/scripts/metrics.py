@@ -14,7 +14,8 @@ with step(snakemake, config_keys=["analysis"], seeds={"seed": 0}):
     for stimset, rpath, spath in zip(p.stimsets, snakemake.input.responses, snakemake.input.stimuli):
         params[stimset] = stimuli.load_params(Path(spath))
         responses[stimset] = {layer: load_responses(Path(rpath), layer) for layer in sheets}
-    table, arrays = metrics.measure_model(sheets, responses, params, dict(p.analysis), seed=0)
+    table, arrays = metrics.measure_model(sheets, responses, params, dict(p.analysis), seed=0,
+                                          hypercolumns=dict(p.hypercolumns))
     table.insert(0, "sheet", p.sheet_name)
     table.insert(0, "model", w.model)
     table.insert(0, "stream", w.stream)

@@ -17,13 +17,14 @@ with step(snakemake, config_keys=[f"stimuli.{name}"], seeds={"seed": int(spec.ge
             stim = stim[:, :, None].repeat(clip_len, axis=2)
     elif name == "drifting":
         stim, params = stimuli.drifting_gratings(
-            size, frames=clip_len, directions=spec["directions"], sfs=spec["sfs"], tfs=spec["tfs"]
+            size, frames=clip_len, directions=spec["directions"], sfs=spec["sfs"], tfs=spec["tfs"],
+            phases=spec.get("phases", 1),
         )
     elif name == "dots":
         stim, params = stimuli.random_dots(
             size, frames=clip_len, directions=spec["directions"], coherences=spec["coherences"],
             speeds=spec["speeds"], density=spec["density"], dot_radius=spec["dot_radius"],
-            lifetime=spec["lifetime"], seed=spec["seed"],
+            lifetime=spec["lifetime"], seed=spec["seed"], repeats=spec.get("repeats", 1),
         )
     elif name == "categories":
         if snakemake.input.floc:

@@ -1,14 +1,16 @@
 """Stage 1 (pretrain, alpha = 0) or stage 3 (task + alpha * spatial loss) training, then held-out evaluation.
 
-The resumable checkpoint lives in the run folder (not a declared output); the log CSV is written there and copied to
-the declared output at the end."""
+The resumable checkpoint lives in the run folder (not a declared output) under a key of everything that determines
+the run (config, data store, sheet): a rerun after any of them changed starts afresh instead of resuming a stale
+checkpoint. The log CSV is written there and copied to the declared output at the end."""
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
 from tdann import training
-from tdann.provenance import step
+from tdann.provenance import digest, step
 
 p = snakemake.params
 cfg_stream, stream = p.stream, snakemake.wildcards.stream
@@ -27,24 +29,32 @@ cfg = training.TrainConfig.from_dict(
         layers=tuple(cfg_stream["layers"]),
         steps=schedule["steps"],
         batch_size=schedule["batch_size"],
-        lr=schedule["lr"],
+        lr=training.scaled_lr(schedule["lr_per_256"], schedule["batch_size"]),
         warmup_steps=schedule["warmup_steps"],
         seed=int(p.seed),
         device=p.device,
         threads=snakemake.threads,
         checkpoint_every=max(1, schedule["steps"] // 4),
+        log_every=max(1, schedule["steps"] // 20),
         **cfg_stream["optim"],
     )
 )
-run_dir = Path(p.run_dir)
+data, sheet = Path(snakemake.input.data), Path(snakemake.input.sheet)
+runs = Path(p.run_dir)
 try:
     with step(snakemake, config_keys=[f"streams.{stream}"], seeds={"seed": int(p.seed)}):
-        stats = training.train(cfg, Path(snakemake.input.data), Path(snakemake.input.sheet), run_dir,
-                               Path(snakemake.output.weights), Path(snakemake.output.curve), progress=p.progress)
-        result = training.evaluate(cfg, Path(snakemake.output.weights), Path(snakemake.input.data),
-                                   Path(snakemake.input.sheet), seed=0, head_path=run_dir / "head.pt")
-        result.update(stream=stream, stage=p.stage, alpha=float(p.alpha), seed=int(p.seed),
-                      train_seconds=float(stats["seconds"]))
+        run_dir = runs / training.run_key(cfg, digest(data), digest(sheet))
+        stats = training.train(cfg, data, sheet, run_dir, Path(snakemake.output.weights),
+                               Path(snakemake.output.curve), progress=p.progress)
+        result = training.evaluate(cfg, Path(snakemake.output.weights), data, sheet, seed=0,
+                                   head_path=run_dir / "head.pt")
+        result.update(stream=stream, stage=p.stage, alpha=float(p.alpha), seed=int(p.seed), lr=cfg.lr,
+                      train_seconds=float(stats["seconds"]), run_key=run_dir.name)
+        training.log_.info("held-out: %s", ", ".join(f"{k} {result[k]:.4g}" for k in (
+            "task_loss", "task_loss_chance", "task_loss_ratio", "task_top1", "task_top1_chance", "sl_mean")))
         Path(snakemake.output.evaluation).write_text(json.dumps(result, indent=1))
+        for old in runs.iterdir():  # runs of earlier configs or data of this model: superseded, free their disk
+            if old.is_dir() and old != run_dir and (old / training.CHECKPOINT_NAME).exists():
+                shutil.rmtree(old)
 except training.Preempted as err:  # SIGTERM from SLURM: checkpoint written; a retry resumes from it
     sys.exit(err.exit_code)

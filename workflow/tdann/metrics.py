@@ -14,22 +14,50 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import analysis
+from . import analysis, probe
 
 CATEGORIES = ("faces", "bodies", "characters", "places", "objects")
 
 
-def _bins(sheet_size: float, n_bins: int) -> np.ndarray:
-    """Distance bins up to half the sheet side."""
-    return np.linspace(0.0, 0.5 * sheet_size, n_bins + 1)
+#: The model hypercolumn of the published analysis on its 36.75 mm V1 sheet (REFERENCE.md §4): where a layer's
+#: config gives no ``hypercolumn_mm``, the same fraction of the layer's sheet side is used.
+PAPER_HYPERCOLUMN_MM, PAPER_V1_SHEET_MM = 3.5, 36.75
 
 
-def _map_measures(positions: np.ndarray, z_units: np.ndarray, sheet_size: float, cfg: dict,
+class Geometry:
+    """What the protocol needs of a layer's sheet: side (mm), retinotopic grid (H, W) and the hypercolumn width.
+
+    ``hypercolumn_mm`` is the layer's configured width (None: the paper's 3.5 / 36.75 of the side), raised to at
+    least ``min_hypercolumn_grid`` retinotopic grid spacings: on a coarse grid (the default's 8 x 8 V1) a 3.5 mm
+    window holds too few distinct locations for a curve. Maps are smoothed with a Gaussian of ``map_sigma_units``
+    mean unit spacings (``sqrt(sheet area / units)``): the narrowest window that still averages a few units, so
+    narrow against any column spacing the units can carry. Wider smoothing annihilates close pinwheel pairs: a
+    sigma tied to the sheet side (4% of it, as before) erased 3.5 mm columns on the 36.75 mm sheet, and even 0.8 mm
+    lost 20% of their pinwheels (``tests/unit/test_protocol.py``).
+    """
+
+    def __init__(self, sheet_size: float, grid_hw: tuple[int, int], n_units: int, cfg: dict,
+                 hypercolumn_mm: float | None = None):
+        self.sheet_size = float(sheet_size)
+        self.grid_spacing_mm = self.sheet_size / max(int(grid_hw[0]), int(grid_hw[1]))
+        self.unit_spacing_mm = self.sheet_size / np.sqrt(max(int(n_units), 1))
+        configured = (PAPER_HYPERCOLUMN_MM / PAPER_V1_SHEET_MM * self.sheet_size if hypercolumn_mm is None
+                      else float(hypercolumn_mm))
+        self.hypercolumn_mm = max(configured, float(cfg.get("min_hypercolumn_grid", 0.0)) * self.grid_spacing_mm)
+        self.sigma_mm = float(cfg["map_sigma_units"]) * self.unit_spacing_mm
+        self.bins = analysis.protocol_bins(self.hypercolumn_mm, int(cfg["smoothness_bins"]))
+
+    def rows(self) -> dict[str, float]:
+        return {"hypercolumn_mm": self.hypercolumn_mm, "map_sigma_mm": self.sigma_mm,
+                "grid_spacing_mm": self.grid_spacing_mm, "smoothness_max_mm": float(self.bins[-1])}
+
+
+def _map_measures(positions: np.ndarray, z_units: np.ndarray, geo: Geometry, cfg: dict,
                   prefix: str) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """Preference map on a grid, its column spacing and pinwheels."""
+    """Preference map on a grid, its column spacing and pinwheels (density over the area the counter covers)."""
     grid = int(cfg["grid_px"])
-    sigma = float(cfg["map_sigma_frac"]) * sheet_size
-    zmap = analysis.grid_map(positions, z_units, sheet_size, grid, sigma)
+    sheet_size = geo.sheet_size
+    zmap = analysis.grid_map(positions, z_units, sheet_size, grid, geo.sigma_mm)
     pixel_mm = sheet_size / grid
     rows: dict[str, float] = {}
     arrays: dict[str, np.ndarray] = {f"{prefix}map": zmap}
@@ -37,7 +65,7 @@ def _map_measures(positions: np.ndarray, z_units: np.ndarray, sheet_size: float,
         return rows, arrays
     spacing = analysis.column_spacing(zmap, pixel_mm)
     pw_pos, pw_charge = analysis.pinwheels(zmap)
-    area = sheet_size**2
+    area = analysis.pinwheel_area(grid, pixel_mm)
     density, se = analysis.pinwheel_density(len(pw_charge), area, spacing["Lambda_mm"])
     rows.update({
         f"{prefix}lambda_mm": spacing["Lambda_mm"],
@@ -54,11 +82,14 @@ def _map_measures(positions: np.ndarray, z_units: np.ndarray, sheet_size: float,
     return rows, arrays
 
 
-def _smoothness(positions: np.ndarray, values: np.ndarray, period: float | None, weights: np.ndarray,
-                sheet_size: float, cfg: dict, rng: np.random.Generator,
+def _smoothness(positions: np.ndarray, values: np.ndarray, period: float | None, weights: np.ndarray | None,
+                geo: Geometry, cfg: dict, rng: np.random.Generator,
                 prefix: str) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    bins = _bins(sheet_size, int(cfg["smoothness_bins"]))
-    kw = dict(weights=weights, top_frac=float(cfg["top_frac"]), bins=bins, max_pairs=int(cfg.get("max_pairs", 50_000)))
+    """The published smoothness protocol (REFERENCE.md §4): top ``top_frac`` units by ``weights`` (peak-to-peak
+    response), ``smoothness_samples`` samples of ``smoothness_sample_size`` units, distances up to half the diagonal
+    of a window 4/3 of a hypercolumn wide in ``smoothness_bins`` bins; the same on shuffled positions."""
+    kw = dict(weights=weights, top_frac=float(cfg["top_frac"]), bins=geo.bins,
+              n_samples=int(cfg["smoothness_samples"]), sample_size=int(cfg["smoothness_sample_size"]))
     real = analysis.smoothness(positions, values, period, rng=rng, **kw)
     null = analysis.shuffled_smoothness(positions, values, period, rng=rng, n_shuffles=int(cfg["n_shuffles"]), **kw)
     rows = {
@@ -77,7 +108,15 @@ def _smoothness(positions: np.ndarray, values: np.ndarray, period: float | None,
     return rows, arrays
 
 
-def orientation_layer(responses: np.ndarray, params: pd.DataFrame, positions: np.ndarray, sheet_size: float,
+def _peak_to_peak(responses: np.ndarray, params: pd.DataFrame, angle_col: str) -> np.ndarray:
+    """Each unit's max - min over angles of its mean response per angle (all other conditions averaged): the
+    published unit selection (spacetorch ``set_unit_mask_by_ptp_percentile``)."""
+    angles, idx = np.unique(params[angle_col].to_numpy(dtype=float), return_inverse=True)
+    means = np.stack([responses[idx == a].mean(axis=0) for a in range(len(angles))])
+    return np.ptp(means, axis=0)
+
+
+def orientation_layer(responses: np.ndarray, params: pd.DataFrame, positions: np.ndarray, geo: Geometry,
                       cfg: dict, rng: np.random.Generator) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """Orientation tuning and map of one layer (static or drifting gratings)."""
     angles, curves, _ = analysis.tuning_curves(responses, params, "orientation", average=("phase",),
@@ -85,18 +124,20 @@ def orientation_layer(responses: np.ndarray, params: pd.DataFrame, positions: np
     om = analysis.orientation_metrics(angles, curves, fit=False)
     pref, cv = om["pref_ori"].to_numpy(), om["cv_ori"].to_numpy()
     strength = np.nan_to_num(1.0 - cv, nan=0.0)
-    rows, arrays = _smoothness(positions, pref, 180.0, strength, sheet_size, cfg, rng, "ori_")
+    ptp = _peak_to_peak(responses, params, "orientation")
+    rows, arrays = _smoothness(positions, pref, 180.0, ptp, geo, cfg, rng, "ori_")
     rows["ori_mean_cv"] = float(np.nanmean(cv))
     rows["ori_responsive"] = float(np.mean(om["peak_to_peak"].to_numpy() > 0))
+    rows.update(biology_anchors(cv, responses.mean(axis=0), float(cfg.get("anchor_min_response", 1.0))))
     z = strength * np.exp(2j * np.radians(pref))
-    map_rows, map_arrays = _map_measures(positions, z, sheet_size, cfg, "ori_")
+    map_rows, map_arrays = _map_measures(positions, z, geo, cfg, "ori_")
     rows.update(map_rows)
     arrays.update(map_arrays)
     arrays.update(ori_pref=pref, ori_cv=cv, ori_peak_to_peak=om["peak_to_peak"].to_numpy())
     return rows, arrays
 
 
-def direction_layer(responses: np.ndarray, params: pd.DataFrame, positions: np.ndarray, sheet_size: float,
+def direction_layer(responses: np.ndarray, params: pd.DataFrame, positions: np.ndarray, geo: Geometry,
                     cfg: dict, rng: np.random.Generator) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """Direction tuning and map of one layer (drifting gratings or random dots), MT measures included."""
     angles, curves, _ = analysis.tuning_curves(responses, params, "direction", average=(),
@@ -104,7 +145,8 @@ def direction_layer(responses: np.ndarray, params: pd.DataFrame, positions: np.n
     dm = analysis.direction_metrics(angles, curves)
     pref, dsi = dm["pref_dir"].to_numpy(), dm["dsi_vector"].to_numpy()
     strength = np.nan_to_num(dsi, nan=0.0)
-    rows, arrays = _smoothness(positions, pref, 360.0, strength, sheet_size, cfg, rng, "dir_")
+    ptp = _peak_to_peak(responses, params, "direction")
+    rows, arrays = _smoothness(positions, pref, 360.0, ptp, geo, cfg, rng, "dir_")
     rows.update({
         "dir_mean_dsi": float(np.nanmean(dsi)),
         "dir_median_dsi_classic": float(np.nanmedian(dm["dsi_classic"])),
@@ -113,14 +155,14 @@ def direction_layer(responses: np.ndarray, params: pd.DataFrame, positions: np.n
         "dir_frac_ds": float(np.nanmean(dm["dsi_classic"].to_numpy() > 0.5)),
     })
     z = strength * np.exp(1j * np.radians(pref))
-    map_rows, map_arrays = _map_measures(positions, z, sheet_size, cfg, "dir_")
+    map_rows, map_arrays = _map_measures(positions, z, geo, cfg, "dir_")
     rows.update(map_rows)
     arrays.update(map_arrays)
     arrays.update(dir_pref=pref, dir_dsi_vector=dsi, dir_dsi_classic=dm["dsi_classic"].to_numpy(),
                   dir_cv=dm["cv_dir"].to_numpy(), dir_axial=dm["axial"].to_numpy(),
                   dir_pref_axis=dm["pref_axis"].to_numpy(), dir_curves=curves, dir_angles=angles)
     rel = analysis.orientation_direction_relation(dm["pref_axis"].to_numpy(), pref, positions,
-                                                  radius_mm=sheet_size / 8, rng=rng)
+                                                  radius_mm=geo.sheet_size / 8, rng=rng)
     rows["dir_opposite_same_domain"] = rel["frac_same_domain_opposite"]
     rows["dir_all_same_domain"] = rel["frac_same_domain_all"]
     if "coherence" in params.columns and params["speed"].nunique() >= 3:  # random dots at >= 3 speeds
@@ -151,7 +193,7 @@ def speed_layer(responses: np.ndarray, params: pd.DataFrame,
             {"speed_values": speeds, "speed_curves": curves, "speed_pref": fit["pref_speed"].to_numpy()})
 
 
-def category_layer(responses: np.ndarray, params: pd.DataFrame, positions: np.ndarray, sheet_size: float,
+def category_layer(responses: np.ndarray, params: pd.DataFrame, positions: np.ndarray, geo: Geometry,
                    cfg: dict, rng: np.random.Generator) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """Category t maps, patches and their RSM (REFERENCE.md section 4, VTC)."""
     labels = params["category"].astype(str).to_numpy()
@@ -164,13 +206,13 @@ def category_layer(responses: np.ndarray, params: pd.DataFrame, positions: np.nd
     for cat in cats:
         tv = t[cat].to_numpy()
         patches, tmap = analysis.category_patches(
-            positions, np.nan_to_num(tv), sheet_size, int(cfg["grid_px"]), sigma_mm=pc["sigma_mm"],
+            positions, np.nan_to_num(tv), geo.sheet_size, int(cfg["grid_px"]), sigma_mm=pc["sigma_mm"],
             threshold=pc["threshold"], min_area=pc["min_area"], max_area=pc["max_area"], min_units=pc["min_units"])
         tmaps[cat] = tmap
         rows[f"cat_{cat}_patches"] = float(len(patches))
         rows[f"cat_{cat}_patch_area_mm2"] = float(sum(p["area_mm2"] for p in patches))
         rows[f"cat_{cat}_frac_selective"] = float(np.nanmean(tv > pc["threshold"]))
-        sm_rows, sm_arrays = _smoothness(positions, np.nan_to_num(tv), None, None, sheet_size,
+        sm_rows, sm_arrays = _smoothness(positions, np.nan_to_num(tv), None, None, geo,
                                          dict(cfg, top_frac=1.0), rng, f"cat_{cat}_t_")
         rows.update({k: v for k, v in sm_rows.items() if k.endswith(("smoothness", "far_index"))})
         arrays.update(sm_arrays)
@@ -186,14 +228,53 @@ def category_layer(responses: np.ndarray, params: pd.DataFrame, positions: np.nd
     return rows, arrays
 
 
+#: Macaque V1 orientation tuning (Ringach, Shapley & Hawken 2002, 308 neurons; REFERENCE.md §10): circular
+#: variance median and quartiles, and the fraction of cells with CV < 0.6.
+RINGACH_2002 = {"cv_median": 0.605, "cv_q25": 0.335, "cv_q75": 0.785, "frac_selective": 0.497}
+
+
+def biology_anchors(cv: np.ndarray, mean_response: np.ndarray, min_response: float = 1.0) -> dict[str, float]:
+    """Orientation circular variance of the units whose mean response to the gratings exceeds ``min_response``
+    (the published analysis counts units with mean response > 1), as median, quartiles and fraction with
+    CV < 0.6, to compare with :data:`RINGACH_2002`. NaN where fewer than 10 units qualify."""
+    cv = np.asarray(cv, dtype=float)
+    keep = (np.asarray(mean_response) > min_response) & np.isfinite(cv)
+    out = {"ori_anchor_units": float(keep.sum())}
+    if keep.sum() < 10:
+        return {**out, "ori_cv_median": np.nan, "ori_cv_q25": np.nan, "ori_cv_q75": np.nan,
+                "ori_frac_selective": np.nan}
+    q25, q50, q75 = np.percentile(cv[keep], [25, 50, 75])
+    return {**out, "ori_cv_median": float(q50), "ori_cv_q25": float(q25), "ori_cv_q75": float(q75),
+            "ori_frac_selective": float(np.mean(cv[keep] < 0.6))}
+
+
+def probe_layer(responses: np.ndarray, params: pd.DataFrame, stimset: str, shape: tuple[int, ...],
+                seed: int = 0) -> dict[str, float]:
+    """Linear probe of the stimulus set's label on the pooled features of one layer (``tdann.probe``)."""
+    split = probe.probe_split(params, stimset)
+    if split is None:
+        return {}
+    column, test = split
+    res = probe.linear_probe(probe.pooled_features(responses, shape), params[column].astype(str).to_numpy(), test,
+                             seed=seed)
+    return {"probe_accuracy": res["accuracy"], "probe_ci_lo": res["ci_lo"], "probe_ci_hi": res["ci_hi"],
+            "probe_chance": res["chance"], "probe_n_test": float(res["n_test"]),
+            "probe_n_classes": float(res["n_classes"]), "probe_above_chance": float(res["above_chance"])}
+
+
 def measure_model(sheets: dict, responses: dict[str, dict[str, np.ndarray]], params: dict[str, pd.DataFrame],
-                  cfg: dict, seed: int = 0) -> tuple[pd.DataFrame, dict[str, dict[str, np.ndarray]]]:
+                  cfg: dict, seed: int = 0,
+                  hypercolumns: dict[str, float | None] | None = None) -> tuple[pd.DataFrame,
+                                                                             dict[str, dict[str, np.ndarray]]]:
     """Measure every layer of a model on every stimulus set.
 
-    ``sheets``: layer -> LayerSheet; ``responses``: stimset -> layer -> (S, N); ``params``: stimset -> DataFrame.
-    Returns the tidy table (layer, stimset, metric, value) and arrays keyed "stimset/layer".
+    ``sheets``: layer -> LayerSheet; ``responses``: stimset -> layer -> (S, N); ``params``: stimset -> DataFrame;
+    ``hypercolumns``: layer -> configured hypercolumn width in mm (None or missing: see :class:`Geometry`).
+    The linear probe runs on ``cfg["probe_layer"]`` (pooled over space). Returns the tidy table (layer, stimset,
+    metric, value) and arrays keyed "stimset/layer".
     """
     rng = np.random.default_rng(seed)
+    hypercolumns = hypercolumns or {}
     table: list[dict[str, Any]] = []
     arrays: dict[str, dict[str, np.ndarray]] = {}
     for stimset, by_layer in responses.items():
@@ -205,17 +286,20 @@ def measure_model(sheets: dict, responses: dict[str, dict[str, np.ndarray]], par
                                  f"{len(sheet.positions)} positions on the sheet")
             resp = np.asarray(resp, dtype=np.float64)
             pos = np.asarray(sheet.positions, dtype=np.float64)
-            size = float(sheet.sheet_size)
+            geo = Geometry(float(sheet.sheet_size), tuple(sheet.shape[-2:]), len(pos), cfg, hypercolumns.get(layer))
             if stimset in ("gratings", "drifting"):
-                rows, arr = orientation_layer(resp, p, pos, size, cfg, rng)
+                rows, arr = orientation_layer(resp, p, pos, geo, cfg, rng)
             else:
                 rows, arr = {}, {}
             if stimset in ("drifting", "dots"):
-                r2, a2 = direction_layer(resp, p, pos, size, cfg, rng)
+                r2, a2 = direction_layer(resp, p, pos, geo, cfg, rng)
                 rows.update(r2)
                 arr.update(a2)
             if stimset == "categories":
-                rows, arr = category_layer(resp, p, pos, size, cfg, rng)
+                rows, arr = category_layer(resp, p, pos, geo, cfg, rng)
+            if layer == cfg.get("probe_layer"):
+                rows.update(probe_layer(resp, p, stimset, tuple(sheet.shape), seed=seed))
+            rows.update(geo.rows())
             rows["grid_h"], rows["grid_w"] = float(sheet.shape[-2]), float(sheet.shape[-1])  # retinotopic grid
             rows["mean_response"] = float(resp.mean())
             rows["frac_active"] = float(np.mean(resp.max(axis=0) > 0))

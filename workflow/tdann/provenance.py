@@ -53,6 +53,22 @@ def sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def digest(path: str | Path) -> str:
+    """sha256 of ``path``, taken from its provenance record when the record is at least as new as the file (the
+    producing job hashed it once; multi-GB stores should not be re-hashed by every job that keys on them), else
+    computed."""
+    path = Path(path)
+    car = sidecar(path)
+    try:
+        if car.stat().st_mtime >= path.stat().st_mtime:
+            recorded = json.loads(car.read_text()).get("output_sha256")
+            if isinstance(recorded, str) and len(recorded) == 64:
+                return recorded
+    except (OSError, ValueError):
+        pass
+    return sha256(path)
+
+
 def sidecar(path: str | Path) -> Path:
     path = Path(path)
     return path.with_name(path.name + SIDECAR_SUFFIX)

@@ -13,6 +13,8 @@ right and 90 deg points up. Grating *orientation* is the orientation of the bars
 
 from __future__ import annotations
 
+import itertools
+
 import functools
 import json
 import os
@@ -164,8 +166,12 @@ def drifting_gratings(
     sfs: Sequence[float] = (2.0, 4.0),
     tfs: Sequence[float] = (1.0, 2.0, 4.0),
     contrast: float = 1.0,
+    phases: int = 1,
 ) -> tuple[np.ndarray, pd.DataFrame]:
-    """Drifting sine gratings as clips, (N, 3, T, H, W), N = directions x sfs x tfs (REFERENCE.md section 5).
+    """Drifting sine gratings as clips, (N, 3, T, H, W), N = directions x sfs x tfs x phases (REFERENCE.md section 5).
+
+    ``phases`` start phases evenly spaced in [0, 2 pi): repeats of every condition that a linear probe of direction
+    can be trained on one phase and tested on another (tuning curves average over them).
 
     ``directions`` evenly spaced in [0, 360) deg: the direction of motion (0 = rightward, 90 = upward),
     perpendicular to the bars. ``sfs`` in cycles per image. ``tfs`` in **cycles per clip** (temporal cycles over the
@@ -183,26 +189,27 @@ def drifting_gratings(
     sf_list = _check_positive_list(sfs, "sfs", upper=size / 2)
     tf_list = _check_positive_list(tfs, "tfs", upper=frames / 2)
     contrast = _check_contrast(contrast)
+    n_ph = _check_count(phases, "phases")
     x, y = _image_coords(size)
     t = np.arange(frames, dtype=np.float64)[:, None, None]
     clips, rows = [], []
     for direction in np.arange(n_dir) * 360.0 / n_dir:
         dx, dy = _unit(direction)
         proj = (x * dx + y * dy)[None]
-        for sf in sf_list:
-            for tf in tf_list:
-                clips.append(_colourise(np.sin(2 * np.pi * (sf * proj - tf * t / frames)), "gray", contrast))
-                speed = tf / frames / sf
-                rows.append({
-                    "direction": float(direction),
-                    "orientation": float((direction + 90.0) % 180.0),
-                    "axis": float(direction % 180.0),
-                    "sf": sf,
-                    "tf": tf,
-                    "tf_per_frame": tf / frames,
-                    "speed": speed,
-                    "speed_px": speed * size,
-                })
+        for sf, tf, phase in itertools.product(sf_list, tf_list, np.arange(n_ph) * 2 * np.pi / n_ph):
+            clips.append(_colourise(np.sin(2 * np.pi * (sf * proj - tf * t / frames) + phase), "gray", contrast))
+            speed = tf / frames / sf
+            rows.append({
+                "phase": float(phase),
+                "direction": float(direction),
+                "orientation": float((direction + 90.0) % 180.0),
+                "axis": float(direction % 180.0),
+                "sf": sf,
+                "tf": tf,
+                "tf_per_frame": tf / frames,
+                "speed": speed,
+                "speed_px": speed * size,
+            })
     return np.stack(clips), pd.DataFrame(rows)
 
 
@@ -280,8 +287,11 @@ def random_dots(
     dot_radius: float = 1.0,
     lifetime: int | None = 8,
     seed: int = 0,
+    repeats: int = 1,
 ) -> tuple[np.ndarray, pd.DataFrame]:
-    """Random-dot kinematograms, (N, 3, T, H, W), N = directions x coherences x speeds (REFERENCE.md section 5).
+    """Random-dot kinematograms, (N, 3, T, H, W), N = directions x coherences x speeds x repeats (REFERENCE.md
+    section 5). ``repeats`` draws of new dots per condition (column ``repeat``), so that a linear probe of direction
+    can be trained on some dot patterns and tested on others (tuning curves average over them).
 
     White anti-aliased dots (radius ``dot_radius`` px) on black. ``density`` in dots per pixel
     (n_dots = max(1, round(density * size**2))). A fraction ``coherence`` of the dots (fixed identities) moves
@@ -305,14 +315,15 @@ def random_dots(
         lifetime = _check_count(lifetime, "lifetime")
     n_dots = max(1, int(round(density * size * size)))
     clips, rows = [], []
+    n_rep = _check_count(repeats, "repeats")
     for direction in np.arange(n_dir) * 360.0 / n_dir:
-        for coherence in coh_list:
-            for speed in speed_list:
-                rng = np.random.default_rng([seed, len(rows)])
-                pos, _, _ = _rdk_positions(size, frames, n_dots, direction, coherence, speed, lifetime, rng)
-                clip = np.stack([_render_dots(p, size, dot_radius) for p in pos])
-                clips.append(np.broadcast_to(clip[None], (3,) + clip.shape))
-                rows.append({"direction": float(direction), "coherence": coherence, "speed": speed, "n_dots": n_dots})
+        for coherence, speed, rep in itertools.product(coh_list, speed_list, range(n_rep)):
+            rng = np.random.default_rng([seed, len(rows)])
+            pos, _, _ = _rdk_positions(size, frames, n_dots, direction, coherence, speed, lifetime, rng)
+            clip = np.stack([_render_dots(p, size, dot_radius) for p in pos])
+            clips.append(np.broadcast_to(clip[None], (3,) + clip.shape))
+            rows.append({"direction": float(direction), "coherence": coherence, "speed": speed, "n_dots": n_dots,
+                         "repeat": rep})
     return np.stack(clips).astype(np.float32), pd.DataFrame(rows)
 
 

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
+import logging
 import math
 import os
 import random
@@ -53,6 +55,7 @@ CHECKPOINT_NAME = "checkpoint.pt"
 HEAD_NAME = "head.pt"
 RUN_LOG_NAME = "train_log.csv"
 CHECKPOINT_FORMAT = "tdann.training/1"
+log_ = logging.getLogger("tdann.training")
 
 # Config fields that may change between a run and its resumption; every other field must match the checkpoint.
 _RESUMABLE_CHANGES = ("device", "threads", "checkpoint_every", "log_every", "eval_batches")
@@ -91,7 +94,10 @@ class Preempted(TrainingError):
 class TrainConfig:
     """Everything that determines a training run (REFERENCE.md §1 for the published values).
 
-    ``lr`` is the absolute learning rate (SimCLR: 0.3 per 256 images, so scale it with ``batch_size`` yourself).
+    ``lr`` is the absolute learning rate. Configs give it per 256 samples, as the papers do (SimCLR 0.3, MoCo 0.03;
+    REFERENCE.md §1), and :func:`scaled_lr` turns that into ``lr`` for the batch size (linear scaling rule): at batch
+    32 SimCLR runs at 0.0375. Running the per-256 value unscaled at a small batch (8x too high at batch 32)
+    collapses SimCLR to identical embeddings (NT-Xent = ln(2B - 1), see :func:`chance_levels`).
     ``alpha`` is one weight for every tapped layer or a dict layer -> weight (missing layers get 0).
     ``bn_groups`` > 1 runs the batch in that many chunks with separate BatchNorm statistics (as on separate GPUs
     without SyncBatchNorm), so one process reproduces a multi-GPU run (SimCLR only).
@@ -230,6 +236,41 @@ def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise TrainConfigError(f"device {name!r} requested but CUDA is not available")
     return torch.device(name)
+
+
+def scaled_lr(lr_per_256: float, batch_size: int) -> float:
+    """Learning rate for ``batch_size`` from the published rate per 256 samples (linear scaling rule, as in the
+    SimCLR and MoCo papers: SimCLR 0.3 per 256 -> 0.6 at 512, 0.0375 at 32)."""
+    if not (math.isfinite(lr_per_256) and lr_per_256 > 0) or int(batch_size) < 1:
+        raise TrainConfigError(f"lr_per_256 must be > 0 and batch_size >= 1, got {lr_per_256!r}, {batch_size!r}")
+    return float(lr_per_256) * int(batch_size) / 256.0
+
+
+def chance_levels(batch_size: int) -> dict[str, float]:
+    """Chance values of the held-out contrastive measure of :func:`evaluate` for ``batch_size`` pairs.
+
+    Each of the 2B views must find its partner among the 2B - 1 others: identical (collapsed) or random embeddings
+    give NT-Xent ``ln(2B - 1)`` and top-1 ``1 / (2B - 1)`` (REFERENCE.md §10). MoCo's training loss has its own
+    chance ``ln(K + 1)`` against K queued keys; the held-out measure is the same in-batch one for both tasks.
+    """
+    n = 2 * int(batch_size) - 1
+    if n < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    return {"task_loss_chance": math.log(n), "task_top1_chance": 1.0 / n}
+
+
+#: A trained model "learnt" only if its held-out task loss is below this fraction of chance (issue 16).
+LEARNT_LOSS_RATIO = 0.95
+
+
+def run_key(cfg: TrainConfig, *input_digests: str) -> str:
+    """A 16-hex key of everything that determines a run: the config (less the fields that may change on resume)
+    and the digests of its inputs (data store, sheet). The run folder is named by it, so a checkpoint is reused only
+    by the very run that wrote it: new data, a new sheet or a new setting start a fresh run instead of resuming a
+    stale one (or refusing to run)."""
+    fields = {k: v for k, v in cfg.to_dict().items() if k not in _RESUMABLE_CHANGES}
+    blob = json.dumps({"config": fields, "inputs": list(input_digests)}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def lr_factor(cfg: TrainConfig, step: int) -> float:
@@ -640,6 +681,7 @@ def _train(cfg: TrainConfig, data_path: str | Path, sheets_path: str | Path, run
         sched.load_state_dict(ck["scheduler"])
         _set_rng_state(ck["rng"], device)
         start = int(ck["step"])
+        log_.info("resuming %s from step %d of %d", ckpt_path, start, cfg.steps)
     net: nn.Module = task
     if ddp.active:
         net = nn.parallel.DistributedDataParallel(
@@ -705,6 +747,9 @@ def _train(cfg: TrainConfig, data_path: str | Path, sheets_path: str | Path, run
             bar.update(1)
             if done % cfg.log_every == 0:
                 log.flush()
+                if ddp.rank == 0:
+                    log_.info("step %d/%d: %s", done, cfg.steps, ", ".join(
+                        f"{k} {row[k]:.4g}" for k in ("task_loss", "task_top1", "total_loss", "lr", "samples_per_s")))
                 bar.set_postfix(loss=f"{row['total_loss']:.4f}", task=f"{row['task_loss']:.4f}")
             if done % cfg.checkpoint_every == 0 or done == cfg.steps:
                 save_checkpoint(done)
@@ -821,8 +866,9 @@ def evaluate(
     Each batch is two augmented views (augmentation seeded by ``seed`` and the batch index, so every network sees
     the same views). The contrastive metric is NT-Xent with ``cfg.temperature`` and top-1 = fraction of views whose
     partner is the most similar of the 2B-1 others, computed on the projection head's output when ``head_path``
-    (the run's ``head.pt``, SimCLR or MoCo query head) is given, else on the pooled encoder embedding, which needs no head and works for both
-    tasks. SL is the mean over ``neighborhoods_per_batch`` sampled neighbourhoods per batch and layer, on the
+    (the run's ``head.pt``, SimCLR or MoCo query head) is given, else on the pooled encoder embedding, which needs
+    no head and works for both tasks. Each batch holds distinct samples drawn at random over the val split; the
+    result carries the chance values (:func:`chance_levels`) and the loss and top-1 as ratios of them. SL is the mean over ``neighborhoods_per_batch`` sampled neighbourhoods per batch and layer, on the
     features of both views. The model runs in eval mode (BatchNorm running statistics).
     """
     device = resolve_device(cfg.device)
@@ -849,8 +895,11 @@ def evaluate(
     sls = {k: v.to(device) for k, v in _spatial_losses(cfg, sheets_path, neighborhoods_per_batch).items()}
     totals: dict[str, float] = {"task_loss": 0.0, "task_top1": 0.0, **{f"sl_{k}": 0.0 for k in cfg.layers}}
     with models.FeatureTaps(encoder, cfg.layers, time_average=cfg.time_average) as taps:
+        order = np.random.default_rng([int(seed), 0xE7A1])
         for b in range(n_batches):
-            idx = np.arange(b * batch, (b + 1) * batch) % len(store)
+            # distinct samples per batch, drawn across the whole split: consecutive clips of one video overlap in
+            # time, and a batch of them would make the partner task unfairly hard for every network alike
+            idx = np.sort(order.choice(len(store), size=batch, replace=False))
             v1, v2 = _views(cfg, store.get(idx).to(device), torch.Generator().manual_seed(_seed(seed, 3, b)))
             z = project(torch.cat([v1, v2]))
             loss, top1 = losses.nt_xent(z[:batch], z[batch:], cfg.temperature)
@@ -864,6 +913,11 @@ def evaluate(
     out = {k: v / n_batches for k, v in totals.items()}
     out["sl_mean"] = float(np.mean([out[f"sl_{k}"] for k in cfg.layers]))
     out["n_samples"] = float(n_batches * batch)
+    out["n_val"] = float(len(store))
+    out["eval_batch_size"] = float(batch)
+    out.update(chance_levels(batch))
+    out["task_loss_ratio"] = out["task_loss"] / out["task_loss_chance"]
+    out["task_top1_ratio"] = out["task_top1"] / out["task_top1_chance"]
     return out
 
 
