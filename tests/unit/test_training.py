@@ -258,3 +258,69 @@ def test_main_ddp_single_process(data: dict, tmp_path: Path) -> None:
                             "--run-dir", str(tmp_path / "run"), "--weights", str(tmp_path / "w.pt"),
                             "--log-csv", str(tmp_path / "log.csv"), "--no-progress"])
     assert rc == 0 and len(pd.read_csv(tmp_path / "log.csv")) == 2
+
+
+# ---------------------------------------------------------------------------------------------- learning
+
+
+def _grating_store(path: Path, n: int = 256, n_val: int = 64, size: int = 40) -> Path:
+    """Distinct images (a grating of random orientation, frequency, phase and tint under a coloured blob): instance
+    discrimination is learnable through SimCLR's augmentations within a hundred steps."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:size, 0:size] / size
+    imgs = []
+    for _ in range(n):
+        th, sf, ph = rng.uniform(0, np.pi), rng.uniform(1.5, 6), rng.uniform(0, 2 * np.pi)
+        g = np.sin(2 * np.pi * sf * (x * np.cos(th) + y * np.sin(th)) + ph)
+        blob = np.exp(-((x - rng.uniform(0.2, 0.8)) ** 2 + (y - rng.uniform(0.2, 0.8)) ** 2) / 0.05)
+        img = 0.5 + 0.4 * g[..., None] * rng.uniform(0.3, 1, 3) + 0.3 * (blob[..., None] - 0.3) * rng.uniform(-1, 1, 3)
+        imgs.append(np.clip(img * 255, 0, 255).astype(np.uint8))
+    with h5py.File(path, "w") as f:
+        f["images"] = np.stack(imgs)
+        f["split"] = (np.arange(n) >= n - n_val).astype(np.uint8)
+    return path
+
+
+@pytest.fixture(scope="module")
+def learnable(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("learnable")
+    return _grating_store(d / "gratings.h5"), _write_sheets(d / "sheets.h5", "resnet18", (3, 32, 32))
+
+
+@pytest.mark.parametrize("setting, learns", [
+    ({"lr": training.scaled_lr(0.3, 32), "head_bn": True}, True),   # the published rate per 256, scaled: learns
+    ({"lr": 0.3, "head_bn": True}, False),                          # the per-256 rate unscaled (8x): collapses
+    ({"lr": training.scaled_lr(0.3, 32), "head_bn": False}, False),  # SimCLR v1's head at this scale: stuck
+])
+def test_short_run_learns_only_with_the_scaled_rate(setting: dict, learns: bool, learnable: tuple,
+                                                    tmp_path: Path) -> None:
+    store, sheets = learnable
+    cfg = _cfg(alpha=0.0, steps=150, batch_size=32, warmup_steps=5, checkpoint_every=1000, log_every=50,
+               proj_hidden=64, proj_dim=32, seed=0, **setting)
+    training.train(cfg, store, sheets, tmp_path / "run", tmp_path / "w.pt", tmp_path / "log.csv", progress=False)
+    ev = training.evaluate(cfg, tmp_path / "w.pt", store, sheets, n_batches=4, head_path=tmp_path / "run" / "head.pt")
+    chance = training.chance_levels(32)
+    assert ev["task_loss_chance"] == pytest.approx(np.log(63)) == pytest.approx(chance["task_loss_chance"])
+    assert ev["task_loss_ratio"] == pytest.approx(ev["task_loss"] / np.log(63))
+    if learns:
+        assert ev["task_loss_ratio"] < 0.9 and ev["task_top1"] > 2 * chance["task_top1_chance"]
+    else:
+        assert ev["task_loss_ratio"] > 0.95
+
+
+def test_scaled_lr_and_chance_levels() -> None:
+    assert training.scaled_lr(0.3, 512) == pytest.approx(0.6)
+    assert training.scaled_lr(0.3, 32) == pytest.approx(0.0375)
+    assert training.scaled_lr(0.03, 256) == pytest.approx(0.03)
+    with pytest.raises(training.TrainConfigError, match="lr_per_256"):
+        training.scaled_lr(0.0, 32)
+    assert training.chance_levels(16) == {"task_loss_chance": pytest.approx(np.log(31)),
+                                          "task_top1_chance": pytest.approx(1 / 31)}
+
+
+def test_run_key_changes_with_config_and_inputs_not_with_resumable_fields() -> None:
+    base = training.run_key(_cfg(), "data1", "sheet1")
+    assert training.run_key(_cfg(threads=2, checkpoint_every=5), "data1", "sheet1") == base
+    assert training.run_key(_cfg(lr=0.5), "data1", "sheet1") != base
+    assert training.run_key(_cfg(), "data2", "sheet1") != base
+    assert training.run_key(_cfg(), "data1", "sheet2") != base

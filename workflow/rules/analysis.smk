@@ -71,6 +71,12 @@ rule metrics_table:
         ),
     output:
         metrics=f"{R}/tables/metrics.csv",
+        learning=report(
+            f"{R}/tables/learning.csv",
+            caption="../report/table_learning.rst",
+            category="both streams",
+            subcategory="learning",
+        ),
         tradeoff=report(
             f"{R}/tables/tradeoff.csv",
             caption="../report/table_tradeoff.rst",
@@ -92,6 +98,7 @@ rule metrics_table:
 rule results_table:
     input:
         metrics=f"{R}/tables/metrics.csv",
+        learning=f"{R}/tables/learning.csv",
         tradeoff=f"{R}/tables/tradeoff.csv",
     output:
         table=report(
@@ -110,6 +117,12 @@ rule results_table:
         pinwheels=report(
             f"{R}/tables/pinwheels.csv",
             caption="../report/table_pinwheels.rst",
+            category="both streams",
+            subcategory="results table",
+        ),
+        anchors=report(
+            f"{R}/tables/anchors.csv",
+            caption="../report/table_anchors.rst",
             category="both streams",
             subcategory="results table",
         ),

@@ -1,4 +1,4 @@
-# Data: datasets (packaged, synthetic, url, local) -> clip store (decord, sharded) and image store.
+# Data: datasets (packaged, synthetic, deadleaves, url, local) -> clip store (decord, sharded) and image store.
 
 
 rule fetch_dataset:
@@ -71,5 +71,9 @@ rule image_store:
         CONDA_ENV
     params:
         images=config["images"],
+        crops_per_dir=[
+            config["datasets"][n].get("crops_per_image", config["images"]["crops_per_image"])
+            for n in config["images"]["sources"]
+        ],
     script:
         "../scripts/image_store.py"

@@ -20,4 +20,5 @@ with step(snakemake, config_keys=["images"], seeds={"seed": cfg["seed"]}):
         frames_per_video=cfg["frames_per_video"],
         val_fraction=cfg["val_fraction"],
         seed=cfg["seed"],
+        crops_per_dir=[int(c) for c in snakemake.params.crops_per_dir],
     )

@@ -1,4 +1,5 @@
-"""Gather every model's metrics into one tidy table, and the alpha trade-off table (task metric vs maps)."""
+"""Gather every model's metrics into one tidy table, the learning table (did each network learn?) and the alpha
+trade-off table (task metrics vs maps)."""
 
 import json
 
@@ -11,4 +12,6 @@ with step(snakemake, config_keys=["analysis"]):
     metrics = pd.concat([pd.read_csv(p) for p in snakemake.input.tables], ignore_index=True)
     metrics.to_csv(snakemake.output.metrics, index=False)
     evals = pd.DataFrame([json.loads(open(p).read()) for p in snakemake.input.evals])
-    tables.tradeoff(metrics, evals, dict(snakemake.params.analysis)).to_csv(snakemake.output.tradeoff, index=False)
+    cfg = dict(snakemake.params.analysis)
+    tables.learning(metrics, evals, cfg).to_csv(snakemake.output.learning, index=False)
+    tables.tradeoff(metrics, evals, cfg).to_csv(snakemake.output.tradeoff, index=False)

@@ -13,7 +13,9 @@ alphas, seeds, positions = sweep["alphas"], sweep["seeds"], sweep["positions"]
 with step(snakemake, config_keys=["sweep", "analysis"], seeds={"seed": 0}):
     metrics = pd.read_csv(snakemake.input.metrics)
     tradeoff = pd.read_csv(snakemake.input.tradeoff)
-    table = pd.concat([tables.emergence(metrics, alphas, seeds, positions, cfg, index=index)
+    learning = pd.read_csv(snakemake.input.learning)
+    excluded = tables.not_learnt(learning)  # no emergence verdict counts a network that did not learn
+    table = pd.concat([tables.emergence(metrics, alphas, seeds, positions, cfg, index=index, exclude=excluded)
                        for index in ("smoothness", "far_index")], ignore_index=True)
     table.to_csv(snakemake.output.table, index=False)
     verdicts = tables.verdicts(table, tables.spreads(metrics, seeds, cfg))
@@ -22,11 +24,22 @@ with step(snakemake, config_keys=["sweep", "analysis"], seeds={"seed": 0}):
     compared.to_csv(snakemake.output.comparisons, index=False)
     wheels = tables.pinwheels(metrics, alphas, seeds, positions, cfg)
     wheels.to_csv(snakemake.output.pinwheels, index=False)
-    text = ["# Emergence of maps: alpha > 0 against its controls (mean over seeds, bootstrap 95% CI of the paired "
+    bio = tables.anchors(metrics, alphas, seeds, positions, cfg)
+    bio.to_csv(snakemake.output.anchors, index=False)
+    shown = ["stream", "model", "task_loss", "task_loss_chance", "task_loss_ratio", "task_top1", "task_top1_chance",
+             *[c for c in learning.columns if c.startswith("probe_") and not c.endswith(("_ci_lo", "_ci_hi"))],
+             "learnt"]
+    text = ["# Did the networks learn?", "",
+            "Held-out contrastive loss and top-1 beside chance; linear probes (accuracy, chance) on held-out "
+            "stimuli. learnt: loss < 0.95 x chance and every probe's 95% interval above chance. Models that did "
+            f"not learn ({len(excluded)}) are left out of the verdicts below.", "",
+            tables.to_markdown(learning[[c for c in shown if c in learning.columns]]), "",
+            "# Emergence of maps: alpha > 0 against its controls (mean over seeds, bootstrap 95% CI of the paired "
             "difference)", "", tables.to_markdown(table), "", "## Verdicts", "", tables.to_markdown(verdicts), "",
             "## Trade-off, pinwheels and MT tuning: alpha > 0 against alpha = 0 (paired by seed)", "",
             "task_loss / task_top1: held-out task loss and top-1; sl_mean: held-out spatial loss (all layers).", "",
             tables.to_markdown(compared), "",
             "## Pinwheel density per lambda^2, pooled over seeds (95% Poisson interval; pi is the reference)", "",
-            tables.to_markdown(wheels)]
+            tables.to_markdown(wheels), "",
+            "## V1-like orientation tuning against macaque V1 (Ringach et al. 2002)", "", tables.to_markdown(bio)]
     Path(snakemake.output.markdown).write_text("\n".join(text))

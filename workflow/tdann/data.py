@@ -35,7 +35,7 @@ from tdann.h5io import write_dataset
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
-DATASET_KINDS = ("url", "local", "packaged", "synthetic")
+DATASET_KINDS = ("url", "local", "packaged", "synthetic", "deadleaves")
 SPLITS = {"train": 0, "val": 1}
 
 
@@ -332,6 +332,8 @@ def fetch_dataset(entry: dict[str, Any], dest: str | Path) -> Path:
         ``dest/videos``, ``dest/images``, ``dest/faces``, ``dest/nonfaces``.
       * ``synthetic``: ``n_videos`` videos from ``tdann.video.make_synthetic_video`` (``n_frames``, ``size``,
         ``fps``, ``seed``; video i uses seed + i) into ``dest/videos``.
+      * ``deadleaves``: ``n_images`` dead-leaves PNGs (``size``, ``seed``, ``r_min`` in px; see
+        ``tdann.procedural``) into ``dest/images``: many distinct training instances for contrastive learning.
     """
     dest = Path(dest)
     label = entry.get("name", "?")
@@ -363,6 +365,18 @@ def fetch_dataset(entry: dict[str, Any], dest: str | Path) -> Path:
                 rows += [(p, kind, f"extracted from {archive.name}") for p in safe_extract(archive, dest)]
     elif kind == "packaged":
         rows += [(p, kind, source) for p, source in _write_packaged(dest)]
+    elif kind == "deadleaves":
+        from PIL import Image
+
+        from tdann.procedural import dead_leaves
+
+        n_images, seed = _int_field(entry, "n_images"), _int_field(entry, "seed", 0, minimum=0)
+        size, r_min = _int_field(entry, "size"), float(entry.get("r_min", 2.0))
+        (dest / "images").mkdir(parents=True, exist_ok=True)
+        for i in range(n_images):
+            path = dest / "images" / f"deadleaves_{i:05d}.png"
+            Image.fromarray(dead_leaves(size, np.random.default_rng([seed, 0xDEAD, i]), r_min=r_min)).save(path)
+            rows.append((path, kind, f"tdann.procedural.dead_leaves(seed=({seed}, {i}), r_min={r_min})"))
     else:  # synthetic
         from tdann.video import make_synthetic_video
 
@@ -409,11 +423,13 @@ def build_image_store(
     frames_per_video: int,
     val_fraction: float,
     seed: int,
+    crops_per_dir: Sequence[int] | None = None,
 ) -> dict[str, int]:
     """Build an HDF5 store of natural size x size RGB images for SimCLR; return summary counts.
 
     From each photo in ``image_dirs`` (searched recursively): ``crops_per_image`` random square crops of
-    0.3-1 times the short side, resized (bilinear, antialiased). From each video: ``frames_per_video``
+    0.3-1 times the short side, resized (bilinear, antialiased); ``crops_per_dir`` sets the count per folder
+    instead (a folder of thousands of procedural images needs one crop each, a dozen photos need many). From each video: ``frames_per_video``
     random frames (decord), centre-cropped and resized. Datasets: ``images`` (N, size, size, 3) uint8
     chunked per image, ``source`` (N,) file of origin, ``split`` (N,) 0 train / 1 val, assigned per
     source file (``tdann.video.assign_split``) so no photo or video feeds both. Deterministic given
@@ -427,16 +443,22 @@ def build_image_store(
             f"crops_per_image={crops_per_image}, frames_per_video={frames_per_video}"
         )
     photos: list[Path] = []
-    for d in map(Path, image_dirs):
+    crops: list[int] = []
+    per_dir = [int(crops_per_image)] * len(image_dirs) if crops_per_dir is None else [int(c) for c in crops_per_dir]
+    if len(per_dir) != len(image_dirs) or any(c < 0 for c in per_dir):
+        raise ValueError(f"build_image_store: crops_per_dir {crops_per_dir} must give a count >= 0 per image folder")
+    for d, n_crops in zip(map(Path, image_dirs), per_dir):
         if not d.is_dir():
             raise DatasetConfigError(f"build_image_store: image folder {d} does not exist")
-        photos += sorted(p for p in d.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        found = sorted(p for p in d.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        photos += found
+        crops += [n_crops] * len(found)
     videos = [Path(v) for v in video_paths]
     for v in videos:
         if not v.is_file():
             raise DatasetConfigError(f"build_image_store: video {v} does not exist")
     sources = [str(p) for p in photos] + [str(v) for v in videos]
-    if not sources or (crops_per_image == 0 and frames_per_video == 0):
+    if not sources or (sum(crops) == 0 and frames_per_video == 0):
         raise DatasetConfigError("build_image_store: no photos or videos to take images from")
     split_of = dict(zip(sources, assign_split(sources, val_fraction, seed)))
     out = Path(out)
@@ -461,7 +483,7 @@ def build_image_store(
             for i, src in enumerate(sources):
                 rng = np.random.default_rng([int(seed), i])
                 if i < len(photos):
-                    batch = _random_crops(photos[i], int(crops_per_image), int(size), rng)
+                    batch = _random_crops(photos[i], crops[i], int(size), rng)
                     counts["n_from_photos"] += len(batch)
                 else:
                     n = probe(src)["n_packets"]  # read_frames re-checks against decord's count

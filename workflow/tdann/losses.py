@@ -278,6 +278,7 @@ class MoCo(nn.Module):
         T: float = 0.2,
         mlp: bool = True,
         bn_splits: int = 2,
+        head_bn: bool = False,
     ) -> None:
         super().__init__()
         if not hasattr(encoder_q, "embed") or not hasattr(encoder_q, "embed_dim"):
@@ -287,7 +288,7 @@ class MoCo(nn.Module):
         self.K, self.m, self.T, self.bn_splits = int(K), float(m), float(T), int(bn_splits)
         e = encoder_q.embed_dim
         self.encoder_q = encoder_q
-        self.head_q: nn.Module = ProjectionHead(e, e, dim) if mlp else nn.Linear(e, dim)
+        self.head_q: nn.Module = ProjectionHead(e, e, dim, batch_norm=head_bn) if mlp else nn.Linear(e, dim)
         self.encoder_k = copy.deepcopy(encoder_q) if encoder_k is None else encoder_k
         self.head_k = copy.deepcopy(self.head_q)
         for p_q, p_k in zip(self._params_q(), self._params_k(), strict=True):

@@ -32,9 +32,62 @@ def parse_model(model: str) -> dict:
     return {"kind": "trained", "alpha": float(head[1:]), "seed": int(seed)}
 
 
+#: Linear probes per stream (stimulus set, label): ventral localizer category, dorsal motion direction.
+PROBES = {"ventral": ("categories",), "dorsal": ("drifting", "dots")}
+_DEFAULTS = {"v1_layer": "layer2.0", "vtc_layer": "layer4.1", "mt_layer": "layer3.1", "probe_layer": "layer4.1"}
+
+
+def _probe_values(metrics: pd.DataFrame, stream: str, model: str, layer: str) -> dict[str, float]:
+    """``probe_<stimset>`` accuracy, ``_ci_lo``, ``_ci_hi`` and ``_chance`` of one model (NaN if not measured)."""
+    out = {}
+    for stimset in PROBES.get(stream, ()):
+        for suffix, metric in (("", "probe_accuracy"), ("_ci_lo", "probe_ci_lo"), ("_ci_hi", "probe_ci_hi"),
+                               ("_chance", "probe_chance")):
+            out[f"probe_{stimset}{suffix}"] = _value(metrics, stream, model, layer, stimset, metric)
+    return out
+
+
+def learning(metrics: pd.DataFrame, evals: pd.DataFrame, analysis_cfg: dict | None = None,
+             loss_ratio: float = 0.95) -> pd.DataFrame:
+    """Did each network learn? One row per model: trained (stage 3 and stage 1) and the untrained controls.
+
+    Held-out contrastive loss and top-1 beside their chance values (``tdann.training.chance_levels``) and the linear
+    probes with their 95% intervals beside chance (``tdann.probe``). A trained model ``learnt`` when its held-out
+    loss is below ``loss_ratio`` x chance and every probe's interval lies above chance (issue 16); an untrained
+    network is a control and never "learnt". Tables and figures mark models that did not learn, and
+    :func:`emergence` leaves them out.
+    """
+    cfg = {**_DEFAULTS, **(analysis_cfg or {})}
+    rows = []
+    ev = {(e["stream"], "pretrain" if e["stage"] == "pretrain" else f"a{e['alpha']:g}_s{int(e['seed'])}"): e
+          for e in evals.to_dict("records")}
+    for (stream, model), _ in metrics.groupby(["stream", "model"], sort=False):
+        info = parse_model(model)
+        row = dict(stream=stream, model=model, kind=info["kind"], alpha=info["alpha"], seed=info["seed"])
+        e = ev.get((stream, model), {})
+        for key in ("task_loss", "task_loss_chance", "task_loss_ratio", "task_top1", "task_top1_chance"):
+            row[key] = float(e.get(key, np.nan))
+        probes = _probe_values(metrics, stream, model, cfg["probe_layer"])
+        row.update(probes)
+        above = [probes[f"probe_{s}_ci_lo"] > probes[f"probe_{s}_chance"] for s in PROBES.get(stream, ())]
+        row["probes_above_chance"] = bool(above) and all(above)
+        row["learnt"] = bool(info["kind"] in ("trained", "pretrain") and row["task_loss_ratio"] < loss_ratio
+                             and row["probes_above_chance"])
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values(["stream", "kind", "alpha", "seed"]).reset_index(drop=True)
+
+
+def not_learnt(learning_table: pd.DataFrame) -> set[tuple[str, str]]:
+    """(stream, model) of the trained models that did not learn: left out of every emergence verdict."""
+    t = learning_table[learning_table["kind"].isin(["trained", "pretrain"]) & ~learning_table["learnt"].astype(bool)]
+    return set(zip(t["stream"], t["model"]))
+
+
 def tradeoff(metrics: pd.DataFrame, evals: pd.DataFrame, analysis_cfg: dict | None = None) -> pd.DataFrame:
-    """One row per trained model (stream, alpha, seed): task metrics on held-out data beside map smoothness."""
-    cfg = {"v1_layer": "layer2.0", "vtc_layer": "layer4.1", "mt_layer": "layer3.1", **(analysis_cfg or {})}
+    """One row per trained model (stream, alpha, seed): task metrics on held-out data (contrastive loss and top-1
+    with their chance values, linear probes) and whether it learnt (:func:`learning`), beside map smoothness."""
+    cfg = {**_DEFAULTS, **(analysis_cfg or {})}
+    learnt = learning(metrics, evals, cfg).set_index(["stream", "model"])["learnt"].to_dict()
     ev = evals[evals["stage"] == "train"].copy()
     numeric = [c for c in ev.columns if c not in ("stream", "stage") and pd.api.types.is_numeric_dtype(ev[c])]
     rows = []
@@ -42,6 +95,8 @@ def tradeoff(metrics: pd.DataFrame, evals: pd.DataFrame, analysis_cfg: dict | No
         model = f"a{e['alpha']:g}_s{int(e['seed'])}"
         row = {"stream": e["stream"], "alpha": e["alpha"], "seed": int(e["seed"]), "model": model}
         row.update({c: e[c] for c in numeric if c not in ("alpha", "seed")})
+        row.update(_probe_values(metrics, e["stream"], model, cfg["probe_layer"]))
+        row["learnt"] = bool(learnt.get((e["stream"], model), False))
         m = metrics[(metrics["stream"] == e["stream"]) & (metrics["model"] == model)]
         for stream, area, key, stimset, prefix in MAPS:
             if stream != e["stream"]:
@@ -77,14 +132,19 @@ def _paired(model_vals: np.ndarray, ctrl: np.ndarray, rng: np.random.Generator) 
 
 
 def emergence(metrics: pd.DataFrame, alphas: list[float], seeds: list[int], positions: str,
-              analysis_cfg: dict, index: str = "smoothness", seed: int = 0) -> pd.DataFrame:
+              analysis_cfg: dict, index: str = "smoothness", seed: int = 0,
+              exclude: set[tuple[str, str]] | None = None) -> pd.DataFrame:
     """For each map and alpha > 0: the index over seeds beside each control, with paired statistics.
 
     Columns: stream, area, layer, alpha, control, model_mean, model_sd, control_mean, control_sd, diff_mean,
     diff_ci_low, diff_ci_high (bootstrap over seeds), p_paired_t, n_seeds, beats (CI low > 0).
     Controls: alpha = 0 (same positions), shuffled positions (same model), untrained (same positions).
+    ``exclude``: (stream, model) pairs that count as missing, the trained models that did not learn
+    (:func:`not_learnt`): a seed whose alpha > 0 model or alpha = 0 control did not learn drops out of the pairs.
     """
     rng = np.random.default_rng(seed)
+    if exclude:
+        metrics = metrics[[(s, m) not in exclude for s, m in zip(metrics["stream"], metrics["model"])]]
     rows = []
     for stream, area, key, stimset, prefix in MAPS:
         if stream not in set(metrics["stream"]):
@@ -162,7 +222,8 @@ TUNING = (
     ("dorsal", "MT", "mt_layer", "drifting", "dir_mean_axial"),
     ("dorsal", "MT", "mt_layer", "drifting", "dir_frac_ds"),
 )
-TASK = ("task_loss", "task_top1", "sl_mean")  # held-out task loss / top-1, held-out spatial loss (trade-off table)
+# held-out task loss / top-1, held-out spatial loss, linear probes (trade-off table)
+TASK = ("task_loss", "task_top1", "sl_mean", "probe_categories", "probe_drifting", "probe_dots")
 
 
 def comparisons(metrics: pd.DataFrame, tradeoff_table: pd.DataFrame, alphas: list[float], seeds: list[int],
@@ -176,7 +237,7 @@ def comparisons(metrics: pd.DataFrame, tradeoff_table: pd.DataFrame, alphas: lis
     rows = []
     for stream in [s for s in ("ventral", "dorsal") if s in set(tradeoff_table["stream"])]:
         t = tradeoff_table[tradeoff_table["stream"] == stream]
-        for quantity in [q for q in TASK if q in t.columns]:
+        for quantity in [q for q in TASK if q in t.columns and t[q].notna().any()]:
             def per_seed(alpha: float) -> np.ndarray:
                 sel = t[np.isclose(t["alpha"], alpha)].set_index("seed")[quantity]
                 return np.array([float(sel.get(s, np.nan)) for s in seeds])
@@ -240,6 +301,36 @@ def pinwheels(metrics: pd.DataFrame, alphas: list[float], seeds: list[int], posi
                              seed_mean=float(per_seed.mean()) if len(per_seed) else np.nan,
                              seed_sd=float(per_seed.std(ddof=1)) if len(per_seed) > 1 else np.nan,
                              pi_inside=bool(area_l2 > 0 and low <= np.pi <= high)))
+    return pd.DataFrame(rows)
+
+
+def anchors(metrics: pd.DataFrame, alphas: list[float], seeds: list[int], positions: str,
+            analysis_cfg: dict) -> pd.DataFrame:
+    """Orientation tuning of the V1-like layers against macaque V1 (Ringach et al. 2002; ``metrics.RINGACH_2002``):
+    per stream and model group (each alpha, the untrained network), the mean over seeds of the circular-variance
+    median, quartiles and fraction of units with CV < 0.6 (units with mean grating response above
+    ``anchor_min_response``), beside the macaque values."""
+    from .metrics import RINGACH_2002
+
+    cfg = {**_DEFAULTS, **analysis_cfg}
+    groups = [(f"alpha={a:g}", [f"a{a:g}_s{s}" for s in seeds]) for a in alphas]
+    groups.append((f"untrained ({positions})", [f"untrained-{positions}_s{s}" for s in seeds]))
+    rows = []
+    for stream, stimset in (("ventral", "gratings"), ("dorsal", "drifting")):
+        if stream not in set(metrics["stream"]):
+            continue
+        for group, models in groups:
+            row = dict(stream=stream, area="V1", layer=cfg["v1_layer"], model=group)
+            for q in ("cv_median", "cv_q25", "cv_q75", "frac_selective", "anchor_units"):
+                vals = np.array([_value(metrics, stream, m, cfg["v1_layer"], stimset, f"ori_{q}") for m in models])
+                row[q] = float(np.nanmean(vals)) if np.isfinite(vals).any() else np.nan
+            row["n_seeds"] = int(np.isfinite([_value(metrics, stream, m, cfg["v1_layer"], stimset, "ori_cv_median")
+                                              for m in models]).sum())
+            rows.append(row)
+    rows.append(dict(stream="macaque (Ringach et al. 2002)", area="V1", layer="", model="308 neurons",
+                     cv_median=RINGACH_2002["cv_median"], cv_q25=RINGACH_2002["cv_q25"],
+                     cv_q75=RINGACH_2002["cv_q75"], frac_selective=RINGACH_2002["frac_selective"],
+                     anchor_units=308.0, n_seeds=1))
     return pd.DataFrame(rows)
 
 
