@@ -28,6 +28,7 @@ def tiny_config(results: str) -> dict:
     cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
     cfg["results"] = results
     cfg["datasets"]["synthetic"].update(n_videos=2, n_frames=40, size=48)
+    cfg["datasets"]["deadleaves"].update(n_images=12, size=40)
     cfg["images"].update(crops_per_image=4, frames_per_video=8)
     cfg["video"].update(max_clips_per_video=12, size=32)
     for stream in cfg["streams"].values():
@@ -44,7 +45,7 @@ def tiny_config(results: str) -> dict:
     cfg["sheet"].update(n_windows=200, min_units=6)
     cfg["sweep"].update(alphas=[0.0, 0.25], seeds=[0, 1], main_alpha=0.25)
     cfg["swapopt"].update(n_windows=20, attempts_per_window=50)
-    cfg["analysis"].update(n_shuffles=2, grid_px=16, batch_size=32)
+    cfg["analysis"].update(n_shuffles=2, grid_px=16, batch_size=32, smoothness_samples=3, smoothness_sample_size=200)
     cfg["screening"].update(units_per_layer=32, k=4, batch_size=16)
     cfg["screening"]["synthesis"].update(units=2, seeds=[0], steps=4)
     cfg["spiking"].update(tau_grid=[100.0, 400.0], n_thresholds=6)

@@ -407,7 +407,7 @@ def _pair_curve(pos: np.ndarray, vals: np.ndarray, period: float | None, bins: n
         index = (peak - curve[0]) / peak
         far_index = (far - curve[0]) / far
     return dict(curve=curve, counts=counts, index=float(index), far_index=float(far_index),
-                chance=float(diff.mean()))
+                chance=float(diff.mean()) if len(diff) else np.nan)
 
 
 def smoothness(
@@ -459,7 +459,9 @@ def smoothness(
         runs = []
         for _ in range(int(n_samples)):
             pick = gen.choice(len(sel), size=k, replace=False)
-            i, j = np.triu_indices(k, k=1)
+            # only pairs within the last bin edge count: a k-d tree finds them without forming all k^2 / 2
+            pairs = cKDTree(pos[pick]).query_pairs(float(bins[-1]), output_type="ndarray")
+            i, j = (pairs[:, 0], pairs[:, 1]) if len(pairs) else (np.zeros(0, int), np.zeros(0, int))
             runs.append(_pair_curve(pos[pick], vals[pick], period, bins, i, j))
         out = dict(runs[0])
         with warnings.catch_warnings():  # a bin empty in every sample stays NaN

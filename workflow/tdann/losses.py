@@ -264,6 +264,11 @@ class MoCo(nn.Module):
     split into ``bn_splits`` sub-batches whose BN statistics are computed separately (one key-encoder forward per
     sub-batch), and unshuffled. The query encoder sees the whole batch. ``bn_splits=1`` turns this off.
 
+    ``batch_negatives`` adds the batch's other keys as negatives (as MoCo v3 uses them). Without them every
+    negative comes from an earlier batch, and a network can find its positive by what the current batch shares
+    (BatchNorm statistics over a 16-clip batch) instead of by content: measured here, training top-1 0.5-0.9 while
+    the held-out loss stayed at chance. With in-batch negatives that shortcut no longer separates the positive.
+
     ``queue`` (dim, K) and ``queue_ptr`` are buffers, so checkpoints resume them; enqueueing wraps around the end of
     the queue, so K need not be a multiple of the batch size (a batch larger than K is an error).
     """
@@ -279,6 +284,7 @@ class MoCo(nn.Module):
         mlp: bool = True,
         bn_splits: int = 2,
         head_bn: bool = False,
+        batch_negatives: bool = False,
     ) -> None:
         super().__init__()
         if not hasattr(encoder_q, "embed") or not hasattr(encoder_q, "embed_dim"):
@@ -286,6 +292,7 @@ class MoCo(nn.Module):
         if K < 1 or not 0.0 <= m <= 1.0 or T <= 0 or bn_splits < 1:
             raise ValueError(f"MoCo needs K >= 1, 0 <= m <= 1, T > 0, bn_splits >= 1; got {K}, {m}, {T}, {bn_splits}")
         self.K, self.m, self.T, self.bn_splits = int(K), float(m), float(T), int(bn_splits)
+        self.batch_negatives = bool(batch_negatives)
         e = encoder_q.embed_dim
         self.encoder_q = encoder_q
         self.head_q: nn.Module = ProjectionHead(e, e, dim, batch_norm=head_bn) if mlp else nn.Linear(e, dim)
@@ -344,6 +351,10 @@ class MoCo(nn.Module):
         k = self.keys(x_k, generator)
         l_pos = (q * k).sum(dim=1, keepdim=True)
         l_neg = q @ self.queue.clone().detach()
+        if self.batch_negatives:  # the other keys of this batch (MoCo v3's negatives) beside the queue
+            in_batch = q @ k.T
+            off = ~torch.eye(len(q), dtype=torch.bool, device=q.device)
+            l_neg = torch.cat([in_batch[off].view(len(q), -1), l_neg], dim=1)
         logits = torch.cat([l_pos, l_neg], dim=1).float() / self.T
         labels = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
         loss = F.cross_entropy(logits, labels)

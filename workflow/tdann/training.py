@@ -135,6 +135,7 @@ class TrainConfig:
     head_bn: bool = False
     moco_k: int = 65536
     moco_m: float = 0.999
+    moco_batch_negatives: bool = False
     seed: int = 0
     device: str = "auto"
     threads: int = 0
@@ -411,7 +412,7 @@ def _build(cfg: TrainConfig) -> tuple[nn.Module, nn.Module]:
         head = losses.ProjectionHead(encoder.embed_dim, cfg.proj_hidden, cfg.proj_dim, batch_norm=cfg.head_bn)
         return encoder, _SimCLRNet(encoder, head)
     moco = losses.MoCo(encoder, None, dim=cfg.proj_dim, K=cfg.moco_k, m=cfg.moco_m, T=cfg.temperature, mlp=True,
-                       head_bn=cfg.head_bn)
+                       head_bn=cfg.head_bn, batch_negatives=cfg.moco_batch_negatives)
     return encoder, moco
 
 
