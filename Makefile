@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 CORES ?= all
 SNAKEMAKE := $(VENV)/bin/snakemake
 
-.PHONY: env run test test-fast bench sweep report docs-figures lint clean-results
+.PHONY: env run laptop test test-fast bench sweep report docs-figures lint clean-results
 
 $(STAMP): envs/requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -17,6 +17,9 @@ env: $(STAMP)
 
 run: env  ## the embedded default config, end to end, offline
 	$(SNAKEMAKE) --profile profiles/default --cores $(CORES)
+
+laptop: env  ## alpha 0 / 2.5 / 25 x 5 seeds (config/laptop.yaml, <= 90 min on 2 cores): what a verdict needs
+	$(SNAKEMAKE) --profile profiles/default --cores $(CORES) --configfile config/laptop.yaml
 
 test: env  ## the whole test suite (fails on zero collected tests)
 	$(PY) -m pytest tests

@@ -62,3 +62,21 @@ def test_biology_anchors_count_responsive_units() -> None:
     assert out["ori_anchor_units"] == 101
     silent = metrics.biology_anchors(cv, np.full(101, 0.5))  # none above the published mean response of 1
     assert np.isnan(silent["ori_cv_median"]) and silent["ori_anchor_units"] == 0
+
+
+def test_ringach_file_read_and_compared(tmp_path) -> None:
+    from scipy import io
+
+    rng = np.random.default_rng(0)
+    macaque = rng.beta(2, 2, 308)
+    io.savemat(tmp_path / "ringach_2002_db.mat", {"db": {"orivar": macaque[:, None], "other": 1.0}})
+    got = metrics.load_ringach(tmp_path)
+    np.testing.assert_allclose(np.sort(got), np.sort(macaque))
+    same = metrics.biology_anchors(rng.beta(2, 2, 500), np.full(500, 2.0), macaque_cv=got)
+    shifted = metrics.biology_anchors(rng.beta(5, 1, 500), np.full(500, 2.0), macaque_cv=got)
+    assert same["ori_cv_ks_d"] < 0.1 < shifted["ori_cv_ks_d"] and shifted["ori_cv_ks_p"] < 1e-6
+    io.savemat(tmp_path / "ringach_2002_db.mat", {"x": 1.0})
+    with pytest.raises(ValueError, match="orivar"):
+        metrics.load_ringach(tmp_path)
+    with pytest.raises(FileNotFoundError, match="ringach_2002_db.mat"):
+        metrics.load_ringach(tmp_path / "empty")

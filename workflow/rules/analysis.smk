@@ -38,6 +38,7 @@ for _stream in STREAMS:
 rule metrics:
     input:
         unpack(metrics_inputs),
+        macaque=ringach_input(),
     output:
         maps=f"{R}/metrics/{{stream}}/{{model}}.h5",
         table=f"{R}/metrics/{{stream}}/{{model}}.csv",

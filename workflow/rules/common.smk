@@ -104,6 +104,12 @@ def stream_layers(stream):
     return list(stream_cfg(stream)["layers"])
 
 
+def ringach_input():
+    """The dataset folder holding the Ringach et al. (2002) raw file, when analysis.ringach_dataset names one."""
+    name = config["analysis"].get("ringach_dataset")
+    return dataset_dirs([name]) if name else []
+
+
 def layer_hypercolumns(stream):
     """Configured hypercolumn width (mm) per layer, None where unset (the metrics then use the paper's ratio)."""
     return {k: v.get("hypercolumn_mm") for k, v in stream_cfg(stream)["layers"].items()}

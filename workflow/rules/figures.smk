@@ -16,6 +16,7 @@ rule fig_v1_orientation:
             f"{R}/metrics/{{{{stream}}}}/untrained-{config['sweep']['positions']}_s{{seed}}.h5",
             seed=config["sweep"]["seeds"],
         ),
+        learning=f"{R}/tables/learning.csv",
         lib=lib("figures"),
     output:
         png=report(
@@ -36,6 +37,7 @@ rule fig_v1_orientation:
         stimset=lambda w: (
             "gratings" if stream_cfg(w.stream)["arch"] == "resnet18" else "drifting"
         ),
+        seeds=config["sweep"]["seeds"],
         main_alpha=config["sweep"]["main_alpha"],
         sheet_size=lambda w: stream_cfg(w.stream)["layers"][
             config["analysis"]["v1_layer"]
@@ -54,6 +56,7 @@ rule fig_mt_direction:
             f"{R}/metrics/dorsal/a{fmt_alpha(config['sweep']['main_alpha'])}_s{{seed}}.h5",
             seed=config["sweep"]["seeds"],
         ),
+        learning=f"{R}/tables/learning.csv",
         lib=lib("figures"),
     output:
         png=report(
@@ -71,6 +74,7 @@ rule fig_mt_direction:
         CONDA_ENV
     params:
         layer=config["analysis"]["mt_layer"],
+        seeds=config["sweep"]["seeds"],
         main_alpha=config["sweep"]["main_alpha"],
         sheet_size=lambda w: stream_cfg("dorsal")["layers"][
             config["analysis"]["mt_layer"]
@@ -84,6 +88,7 @@ rule fig_vtc_categories:
     input:
         zero=f"{R}/metrics/ventral/a0_s0.h5",
         main=f"{R}/metrics/ventral/a{fmt_alpha(config['sweep']['main_alpha'])}_s0.h5",
+        learning=f"{R}/tables/learning.csv",
         lib=lib("figures"),
     output:
         png=report(
@@ -160,6 +165,8 @@ rule fig_training_curves:
     conda:
         CONDA_ENV
     params:
+        task=lambda w: stream_cfg(w.stream)["task"],
+        batch_size=lambda w: stream_cfg(w.stream)["train"]["batch_size"],
         figures=config["figures"],
     script:
         "../scripts/fig_training_curves.py"
@@ -169,6 +176,7 @@ rule fig_emergence:
     input:
         verdicts=f"{R}/tables/emergence.csv",
         metrics=f"{R}/tables/metrics.csv",
+        learning=f"{R}/tables/learning.csv",
         lib=lib("figures", "tables"),
     output:
         png=report(

@@ -378,7 +378,7 @@ def _spread(values: np.ndarray, period: float | None) -> float:
 
 
 def protocol_bins(hypercolumn_mm: float, n_bins: int = 9) -> np.ndarray:
-    """Distance bin edges of the published smoothness analysis (REFERENCE.md §4; spacetorch
+    """Distance bin edges of the published smoothness analysis (Margalit et al. 2024; spacetorch
     ``get_smoothness_curves``): an analysis window 4/3 of a hypercolumn wide, distances up to half its diagonal,
     ``sqrt(2 w^2) / 2`` (3.30 mm for the model's 3.5 mm hypercolumn), in ``n_bins`` equal bins."""
     if not hypercolumn_mm > 0 or int(n_bins) < 1:
@@ -651,7 +651,7 @@ def pinwheel_area(grid_px: int, pixel_mm: float, periodic: bool = False) -> floa
 
 
 def pinwheel_density(count: int, area_mm2: float, Lambda_mm: float) -> tuple[float, float]:
-    """Pinwheels per hypercolumn area ``Lambda^2`` (REFERENCE.md §4: pi in cortex and in GRFs); ``area_mm2`` is the
+    """Pinwheels per hypercolumn area ``Lambda^2`` (Kaschube et al. 2010: pi in cortex and in GRFs); ``area_mm2`` is the
     area the counter covered (:func:`pinwheel_area`).
 
     Returns (density, standard error), the error treating the count as Poisson (sqrt(count)).

@@ -427,13 +427,13 @@ def build_image_store(
 ) -> dict[str, int]:
     """Build an HDF5 store of natural size x size RGB images for SimCLR; return summary counts.
 
-    From each photo in ``image_dirs`` (searched recursively): ``crops_per_image`` random square crops of
-    0.3-1 times the short side, resized (bilinear, antialiased); ``crops_per_dir`` sets the count per folder
-    instead (a folder of thousands of procedural images needs one crop each, a dozen photos need many). From each video: ``frames_per_video``
-    random frames (decord), centre-cropped and resized. Datasets: ``images`` (N, size, size, 3) uint8
-    chunked per image, ``source`` (N,) file of origin, ``split`` (N,) 0 train / 1 val, assigned per
-    source file (``tdann.video.assign_split``) so no photo or video feeds both. Deterministic given
-    ``seed``; written to a temporary file and renamed at the end.
+    From each photo in ``image_dirs`` (searched recursively): ``crops_per_image`` random square crops of 0.3-1 times
+    the short side, resized (bilinear, antialiased); ``crops_per_dir`` sets the count per folder instead (a folder
+    of thousands of procedural images needs one crop each, a dozen photos need many). From each video:
+    ``frames_per_video`` random frames (decord), centre-cropped and resized. Datasets: ``images`` (N, size, size, 3)
+    uint8 chunked per image, ``source`` (N,) file of origin, ``split`` (N,) 0 train / 1 val, assigned per source
+    file (``tdann.video.assign_split``) so no photo or video feeds both. Deterministic given ``seed``; written to a
+    temporary file and renamed at the end.
     """
     from tdann.video import assign_split, probe, read_frames
 

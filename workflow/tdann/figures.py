@@ -30,6 +30,18 @@ def read_group(path: str | Path, group: str) -> dict[str, np.ndarray]:
         return {k: v[()] for k, v in f[group].items()}
 
 
+def learning_note(learning_csv: str | Path, stream: str, model: str) -> str:
+    """"" for a network that learnt (or an untrained control), else a warning for its panel title: a map of a
+    network that did not learn (``tdann.tables.learning``) must not be read as a result."""
+    import pandas as pd
+
+    t = pd.read_csv(learning_csv)
+    row = t[(t["stream"] == stream) & (t["model"] == model)]
+    if row.empty or row["kind"].iloc[0] not in ("trained", "pretrain") or bool(row["learnt"].iloc[0]):
+        return ""
+    return f" [did not learn: loss {row['task_loss_ratio'].iloc[0]:.2f} x chance]"
+
+
 def angle_map(ax: plt.Axes, zmap: np.ndarray, period: float, sheet_size: float, cmap: str = "twilight",
               pinwheels: np.ndarray | None = None, title: str = "", strength: bool = True) -> Any:
     """Show the angle of a complex map (period 180: orientation, 360: direction) on the sheet, in mm.

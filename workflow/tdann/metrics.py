@@ -9,6 +9,7 @@ table (one row per layer x stimulus set x metric) and a dict of arrays for the H
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from . import analysis, probe
 CATEGORIES = ("faces", "bodies", "characters", "places", "objects")
 
 
-#: The model hypercolumn of the published analysis on its 36.75 mm V1 sheet (REFERENCE.md §4): where a layer's
+#: The model hypercolumn of the published analysis on its 36.75 mm V1 sheet (Margalit et al. 2024): where a layer's
 #: config gives no ``hypercolumn_mm``, the same fraction of the layer's sheet side is used.
 PAPER_HYPERCOLUMN_MM, PAPER_V1_SHEET_MM = 3.5, 36.75
 
@@ -85,9 +86,10 @@ def _map_measures(positions: np.ndarray, z_units: np.ndarray, geo: Geometry, cfg
 def _smoothness(positions: np.ndarray, values: np.ndarray, period: float | None, weights: np.ndarray | None,
                 geo: Geometry, cfg: dict, rng: np.random.Generator,
                 prefix: str) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """The published smoothness protocol (REFERENCE.md §4): top ``top_frac`` units by ``weights`` (peak-to-peak
-    response), ``smoothness_samples`` samples of ``smoothness_sample_size`` units, distances up to half the diagonal
-    of a window 4/3 of a hypercolumn wide in ``smoothness_bins`` bins; the same on shuffled positions."""
+    """The published smoothness protocol (Margalit et al. 2024, spacetorch): top ``top_frac`` units by ``weights``
+    (peak-to-peak response), ``smoothness_samples`` samples of ``smoothness_sample_size`` units, distances up to
+    half the diagonal of a window 4/3 of a hypercolumn wide in ``smoothness_bins`` bins; the same on shuffled
+    positions."""
     kw = dict(weights=weights, top_frac=float(cfg["top_frac"]), bins=geo.bins,
               n_samples=int(cfg["smoothness_samples"]), sample_size=int(cfg["smoothness_sample_size"]))
     real = analysis.smoothness(positions, values, period, rng=rng, **kw)
@@ -128,7 +130,8 @@ def orientation_layer(responses: np.ndarray, params: pd.DataFrame, positions: np
     rows, arrays = _smoothness(positions, pref, 180.0, ptp, geo, cfg, rng, "ori_")
     rows["ori_mean_cv"] = float(np.nanmean(cv))
     rows["ori_responsive"] = float(np.mean(om["peak_to_peak"].to_numpy() > 0))
-    rows.update(biology_anchors(cv, responses.mean(axis=0), float(cfg.get("anchor_min_response", 1.0))))
+    rows.update(biology_anchors(cv, responses.mean(axis=0), float(cfg.get("anchor_min_response", 1.0)),
+                                cfg.get("macaque_cv")))
     z = strength * np.exp(2j * np.radians(pref))
     map_rows, map_arrays = _map_measures(positions, z, geo, cfg, "ori_")
     rows.update(map_rows)
@@ -228,24 +231,64 @@ def category_layer(responses: np.ndarray, params: pd.DataFrame, positions: np.nd
     return rows, arrays
 
 
-#: Macaque V1 orientation tuning (Ringach, Shapley & Hawken 2002, 308 neurons; REFERENCE.md §10): circular
+#: Macaque V1 orientation tuning (Ringach, Shapley & Hawken, J Neurosci 2002, 308 neurons): circular
 #: variance median and quartiles, and the fraction of cells with CV < 0.6.
 RINGACH_2002 = {"cv_median": 0.605, "cv_q25": 0.335, "cv_q75": 0.785, "frac_selective": 0.497}
 
 
-def biology_anchors(cv: np.ndarray, mean_response: np.ndarray, min_response: float = 1.0) -> dict[str, float]:
+RINGACH_FILE = "ringach_2002_db.mat"
+
+
+def load_ringach(folder: str | Path) -> np.ndarray:
+    """Circular variances of the 308 macaque V1 cells of Ringach et al. (2002), field ``orivar`` of
+    ``ringach_2002_db.mat`` found under ``folder`` (a ``kind: url`` dataset of the file the official TDANN
+    repository ships, verified by its sha256)."""
+    from scipy import io
+
+    found = sorted(Path(folder).rglob(RINGACH_FILE))
+    if not found:
+        raise FileNotFoundError(f"{folder}: no {RINGACH_FILE} (add it as a kind: url dataset)")
+    try:
+        mat = io.loadmat(found[0])
+    except (ValueError, OSError, NotImplementedError) as err:
+        raise ValueError(f"{found[0]}: not a readable MATLAB file ({err})") from err
+    db = mat.get("db", mat)
+    if isinstance(db, np.ndarray) and db.dtype.names and "orivar" in db.dtype.names:
+        values = np.concatenate([np.ravel(np.asarray(v, dtype=float)) for v in np.ravel(db["orivar"])])
+    elif "orivar" in mat:
+        values = np.ravel(np.asarray(mat["orivar"], dtype=float))
+    else:
+        raise ValueError(f"{found[0]}: no field 'orivar' (has {sorted(k for k in mat if not k.startswith('__'))})")
+    values = values[np.isfinite(values)]
+    if values.size == 0 or values.min() < 0 or values.max() > 1:
+        raise ValueError(f"{found[0]}: 'orivar' must hold circular variances in [0, 1]")
+    return values
+
+
+def biology_anchors(cv: np.ndarray, mean_response: np.ndarray, min_response: float = 1.0,
+                    macaque_cv: np.ndarray | None = None) -> dict[str, float]:
     """Orientation circular variance of the units whose mean response to the gratings exceeds ``min_response``
     (the published analysis counts units with mean response > 1), as median, quartiles and fraction with
-    CV < 0.6, to compare with :data:`RINGACH_2002`. NaN where fewer than 10 units qualify."""
+    CV < 0.6, to compare with :data:`RINGACH_2002`. With ``macaque_cv`` (:func:`load_ringach`) also the two-sample
+    Kolmogorov-Smirnov distance between the distributions and its p. NaN where fewer than 10 units qualify."""
+    from scipy import stats
+
     cv = np.asarray(cv, dtype=float)
     keep = (np.asarray(mean_response) > min_response) & np.isfinite(cv)
     out = {"ori_anchor_units": float(keep.sum())}
     if keep.sum() < 10:
-        return {**out, "ori_cv_median": np.nan, "ori_cv_q25": np.nan, "ori_cv_q75": np.nan,
-                "ori_frac_selective": np.nan}
+        out.update({"ori_cv_median": np.nan, "ori_cv_q25": np.nan, "ori_cv_q75": np.nan,
+                    "ori_frac_selective": np.nan})
+        if macaque_cv is not None:
+            out.update({"ori_cv_ks_d": np.nan, "ori_cv_ks_p": np.nan})
+        return out
     q25, q50, q75 = np.percentile(cv[keep], [25, 50, 75])
-    return {**out, "ori_cv_median": float(q50), "ori_cv_q25": float(q25), "ori_cv_q75": float(q75),
-            "ori_frac_selective": float(np.mean(cv[keep] < 0.6))}
+    out.update({"ori_cv_median": float(q50), "ori_cv_q25": float(q25), "ori_cv_q75": float(q75),
+                "ori_frac_selective": float(np.mean(cv[keep] < 0.6))})
+    if macaque_cv is not None:
+        ks = stats.ks_2samp(cv[keep], np.asarray(macaque_cv, dtype=float))
+        out.update({"ori_cv_ks_d": float(ks.statistic), "ori_cv_ks_p": float(ks.pvalue)})
+    return out
 
 
 def probe_layer(responses: np.ndarray, params: pd.DataFrame, stimset: str, shape: tuple[int, ...],

@@ -1,4 +1,4 @@
-"""Linear probes: how much of a labelled stimulus property a network's features carry (issue 16, REFERENCE.md §10).
+"""Linear probes: how much of a labelled stimulus property a network's features carry.
 
 The paper's task metric is a linear probe on ImageNet (TDANN at alpha = 0.25: ~42-44% top-1). The laptop analogue
 is a probe on labelled held-out stimuli the pipeline makes: the five localizer categories for the ventral stream,

@@ -168,7 +168,7 @@ def drifting_gratings(
     contrast: float = 1.0,
     phases: int = 1,
 ) -> tuple[np.ndarray, pd.DataFrame]:
-    """Drifting sine gratings as clips, (N, 3, T, H, W), N = directions x sfs x tfs x phases (REFERENCE.md section 5).
+    """Drifting sine gratings as clips, (N, 3, T, H, W), N = directions x sfs x tfs x phases.
 
     ``phases`` start phases evenly spaced in [0, 2 pi): repeats of every condition that a linear probe of direction
     can be trained on one phase and tested on another (tuning curves average over them).
@@ -177,9 +177,9 @@ def drifting_gratings(
     perpendicular to the bars. ``sfs`` in cycles per image. ``tfs`` in **cycles per clip** (temporal cycles over the
     ``frames`` frames; an integer tf makes the clip loop seamlessly); the phase step per frame is 2 pi tf / frames and
     must stay below pi (tf < frames / 2) to avoid temporal aliasing.
-    Luminance at frame t: ``0.5 + 0.5 * contrast * sin(2 pi (sf (x . d) - tf t / frames))`` with d the unit motion
-    vector, so the bars move along d.
-    Columns: direction (deg), orientation (bar orientation, = (direction + 90) mod 180, same convention as
+    Luminance at frame t: ``0.5 + 0.5 * contrast * sin(2 pi (sf (x . d) - tf t / frames) + phase)`` with d the
+    unit motion vector, so the bars move along d.
+    Columns: phase (rad), direction (deg), orientation (bar orientation, = (direction + 90) mod 180, same convention as
     :func:`gratings`), axis (motion axis, = direction mod 180), sf (cycles/image), tf (cycles/clip),
     tf_per_frame (cycles/frame), speed (= tf_per_frame / sf, image widths per frame), speed_px (pixels per frame).
     """
@@ -289,16 +289,15 @@ def random_dots(
     seed: int = 0,
     repeats: int = 1,
 ) -> tuple[np.ndarray, pd.DataFrame]:
-    """Random-dot kinematograms, (N, 3, T, H, W), N = directions x coherences x speeds x repeats (REFERENCE.md
-    section 5). ``repeats`` draws of new dots per condition (column ``repeat``), so that a linear probe of direction
-    can be trained on some dot patterns and tested on others (tuning curves average over them).
-
-    White anti-aliased dots (radius ``dot_radius`` px) on black. ``density`` in dots per pixel
-    (n_dots = max(1, round(density * size**2))). A fraction ``coherence`` of the dots (fixed identities) moves
-    ``speed`` pixels per frame in ``direction`` (deg, 0 = right, 90 = up); the rest move at the same speed in random
-    directions. Dots wrap around the borders; each lives ``lifetime`` frames (None = forever) and then respawns at a
-    random position. Every clip draws its own dots from ``seed`` and its row index.
-    Columns: direction (deg), coherence, speed (pixels/frame), n_dots.
+    """Random-dot kinematograms, (N, 3, T, H, W), N = directions x coherences x speeds x repeats. ``repeats`` draws
+    of new dots per condition (column ``repeat``), so that a linear probe of direction can be trained on some dot
+    patterns and tested on others (tuning curves average over them). White anti-aliased dots (radius ``dot_radius``
+    px) on black. ``density`` in dots per pixel (n_dots = max(1, round(density * size**2))). A fraction
+    ``coherence`` of the dots (fixed identities) moves ``speed`` pixels per frame in ``direction`` (deg, 0 = right,
+    90 = up); the rest move at the same speed in random directions. Dots wrap around the borders; each lives
+    ``lifetime`` frames (None = forever) and then respawns at a random position. Every clip draws its own dots from
+    ``seed`` and its row index.
+    Columns: direction (deg), coherence, speed (pixels/frame), n_dots, repeat.
     """
     size = _check_size(size)
     frames = _check_count(frames, "frames")

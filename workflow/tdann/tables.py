@@ -309,7 +309,8 @@ def anchors(metrics: pd.DataFrame, alphas: list[float], seeds: list[int], positi
     """Orientation tuning of the V1-like layers against macaque V1 (Ringach et al. 2002; ``metrics.RINGACH_2002``):
     per stream and model group (each alpha, the untrained network), the mean over seeds of the circular-variance
     median, quartiles and fraction of units with CV < 0.6 (units with mean grating response above
-    ``anchor_min_response``), beside the macaque values."""
+    ``anchor_min_response``), beside the macaque values; ``cv_ks_d`` is the Kolmogorov-Smirnov distance to the
+    macaque distribution where the raw file is configured (``analysis.ringach_dataset``), else NaN."""
     from .metrics import RINGACH_2002
 
     cfg = {**_DEFAULTS, **analysis_cfg}
@@ -321,7 +322,7 @@ def anchors(metrics: pd.DataFrame, alphas: list[float], seeds: list[int], positi
             continue
         for group, models in groups:
             row = dict(stream=stream, area="V1", layer=cfg["v1_layer"], model=group)
-            for q in ("cv_median", "cv_q25", "cv_q75", "frac_selective", "anchor_units"):
+            for q in ("cv_median", "cv_q25", "cv_q75", "frac_selective", "anchor_units", "cv_ks_d"):
                 vals = np.array([_value(metrics, stream, m, cfg["v1_layer"], stimset, f"ori_{q}") for m in models])
                 row[q] = float(np.nanmean(vals)) if np.isfinite(vals).any() else np.nan
             row["n_seeds"] = int(np.isfinite([_value(metrics, stream, m, cfg["v1_layer"], stimset, "ori_cv_median")
@@ -330,7 +331,7 @@ def anchors(metrics: pd.DataFrame, alphas: list[float], seeds: list[int], positi
     rows.append(dict(stream="macaque (Ringach et al. 2002)", area="V1", layer="", model="308 neurons",
                      cv_median=RINGACH_2002["cv_median"], cv_q25=RINGACH_2002["cv_q25"],
                      cv_q75=RINGACH_2002["cv_q75"], frac_selective=RINGACH_2002["frac_selective"],
-                     anchor_units=308.0, n_seeds=1))
+                     anchor_units=308.0, cv_ks_d=0.0, n_seeds=1))
     return pd.DataFrame(rows)
 
 

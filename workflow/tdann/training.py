@@ -95,9 +95,9 @@ class TrainConfig:
     """Everything that determines a training run (REFERENCE.md §1 for the published values).
 
     ``lr`` is the absolute learning rate. Configs give it per 256 samples, as the papers do (SimCLR 0.3, MoCo 0.03;
-    REFERENCE.md §1), and :func:`scaled_lr` turns that into ``lr`` for the batch size (linear scaling rule): at batch
-    32 SimCLR runs at 0.0375. Running the per-256 value unscaled at a small batch (8x too high at batch 32)
-    collapses SimCLR to identical embeddings (NT-Xent = ln(2B - 1), see :func:`chance_levels`).
+    Chen et al. 2020, He et al. 2020), and :func:`scaled_lr` turns that into ``lr`` for the batch size (linear
+    scaling rule): at batch 32 SimCLR runs at 0.0375. Running the per-256 value unscaled at a small batch (8x too
+    high at batch 32) collapses SimCLR to identical embeddings (NT-Xent = ln(2B - 1), see :func:`chance_levels`).
     ``alpha`` is one weight for every tapped layer or a dict layer -> weight (missing layers get 0).
     ``bn_groups`` > 1 runs the batch in that many chunks with separate BatchNorm statistics (as on separate GPUs
     without SyncBatchNorm), so one process reproduces a multi-GPU run (SimCLR only).
@@ -256,7 +256,7 @@ def chance_levels(batch_size: int) -> dict[str, float]:
     """Chance values of the held-out contrastive measure of :func:`evaluate` for ``batch_size`` pairs.
 
     Each of the 2B views must find its partner among the 2B - 1 others: identical (collapsed) or random embeddings
-    give NT-Xent ``ln(2B - 1)`` and top-1 ``1 / (2B - 1)`` (REFERENCE.md §10). MoCo's training loss has its own
+    give NT-Xent ``ln(2B - 1)`` and top-1 ``1 / (2B - 1)``. MoCo's training loss has its own
     chance ``ln(K + 1)`` against K queued keys; the held-out measure is the same in-batch one for both tasks.
     """
     n = 2 * int(batch_size) - 1
