@@ -120,3 +120,36 @@ def test_pinwheel_density_is_pooled_over_seeds_with_a_poisson_interval():
     assert row["ci_low"] == pytest.approx(6.2006 / 6, rel=1e-3) and row["pi_inside"]  # Garwood, N = 12
     untrained = p.loc["untrained (swapopt)"]
     assert (untrained["pinwheels"], untrained["n_seeds"]) == (8, 2) and untrained["density"] == pytest.approx(2.0)
+
+
+def probe_rows(model: str, acc: float, lo: float, stream: str = "ventral", stimset: str = "categories") -> list[dict]:
+    return [dict(stream=stream, model=model, layer="layer4.1", stimset=stimset, metric=m, value=v)
+            for m, v in (("probe_accuracy", acc), ("probe_ci_lo", lo), ("probe_ci_hi", acc + 0.1),
+                         ("probe_chance", 0.2))]
+
+
+def test_learning_marks_models_at_chance_and_emergence_leaves_them_out():
+    metrics = fake_metrics(0.5, 0.1, 0.85)
+    probes = []
+    for seed in (0, 1, 2):
+        probes += probe_rows(f"a0_s{seed}", 0.7, 0.6) + probe_rows(f"untrained-swapopt_s{seed}", 0.7, 0.6)
+        probes += probe_rows(f"a0.25_s{seed}", 0.7 if seed else 0.25, 0.6 if seed else 0.15)  # seed 0: probe at chance
+    metrics = pd.concat([metrics, pd.DataFrame(probes)], ignore_index=True)
+    evals = pd.DataFrame([dict(stream="ventral", stage="train", alpha=a, seed=s, task_loss=ratio * np.log(63),
+                               task_loss_chance=np.log(63), task_loss_ratio=ratio, task_top1=0.2,
+                               task_top1_chance=1 / 63)
+                          for a, s, ratio in ((0.0, 0, 0.8), (0.0, 1, 0.8), (0.0, 2, 0.97),  # a0_s2: loss at chance
+                                              (0.25, 0, 0.9), (0.25, 1, 0.9), (0.25, 2, 0.9))])
+    learn = tables.learning(metrics, evals, {**CFG, "probe_layer": "layer4.1"}).set_index("model")
+    assert learn.loc["a0_s0", "learnt"] and learn.loc["a0.25_s1", "learnt"]
+    assert not learn.loc["a0_s2", "learnt"] and learn.loc["a0_s2", "probe_above_chance"]  # loss decides
+    assert not learn.loc["a0.25_s0", "learnt"] and not learn.loc["a0.25_s0", "probe_above_chance"]  # probe decides
+    assert not learn.loc["untrained-swapopt_s0", "learnt"]  # a control, never "learnt"
+    excluded = tables.not_learnt(learn.reset_index())
+    assert excluded == {("ventral", "a0_s2"), ("ventral", "a0.25_s0")}
+    table = tables.emergence(metrics, [0.0, 0.25], [0, 1, 2], "swapopt", CFG, exclude=excluded)
+    table = table[table["area"] == "V1"]
+    assert (table.loc[table["control"] == "alpha=0", "n_seeds"] == 1).all()  # only seed 1 keeps both models
+    assert (table.loc[table["control"] == "shuffled", "n_seeds"] == 2).all()
+    trade = tables.tradeoff(metrics, evals, {**CFG, "probe_layer": "layer4.1"}).set_index("model")
+    assert not trade.loc["a0.25_s0", "learnt"] and trade.loc["a0.25_s0", "probe_categories"] == 0.25

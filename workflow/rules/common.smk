@@ -152,7 +152,11 @@ def all_targets():
         [f"{R}/tables/settings_sweep.md"] if config["settings_sweep"]["enabled"] else []
     )
     return (
-        [f"{R}/tables/tradeoff.csv", f"{R}/tables/learning.csv", f"{R}/tables/results.md"]
+        [
+            f"{R}/tables/tradeoff.csv",
+            f"{R}/tables/learning.csv",
+            f"{R}/tables/results.md",
+        ]
         + figure_targets()
         + sweep
     )

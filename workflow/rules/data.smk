@@ -72,7 +72,9 @@ rule image_store:
     params:
         images=config["images"],
         crops_per_dir=[
-            config["datasets"][n].get("crops_per_image", config["images"]["crops_per_image"])
+            config["datasets"][n].get(
+                "crops_per_image", config["images"]["crops_per_image"]
+            )
             for n in config["images"]["sources"]
         ],
     script:

@@ -122,6 +122,7 @@ rule fig_vtc_categories:
 rule fig_tradeoff:
     input:
         table=f"{R}/tables/tradeoff.csv",
+        learning=f"{R}/tables/learning.csv",
         lib=lib("figures"),
     output:
         png=report(

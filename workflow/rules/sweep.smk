@@ -122,6 +122,7 @@ rule sweep_metrics:
         stimuli=lambda w: [
             f"{R}/sweep/{w.stream}/{w.variant}/stimuli/{sweep_stimset(w.stream)}.h5"
         ],
+        macaque=ringach_input(),
     output:
         maps=f"{SW}/metrics/{{model}}.h5",
         table=f"{SW}/metrics/{{model}}.csv",
@@ -136,6 +137,7 @@ rule sweep_metrics:
         sheet_name="retinotopic",
         stimsets=lambda w: [sweep_stimset(w.stream)],
         layers=lambda w: sweep_layers(w.stream),
+        hypercolumns=lambda w: layer_hypercolumns(w.stream),
     script:
         "../scripts/metrics.py"
 

@@ -1,6 +1,7 @@
 """Emergence, not retention: each map's smoothness for every alpha beside its controls (alpha = 0, shuffled
 positions, untrained network on the same positions), every seed shown; the verdict in the title, with the guards
-(a layer that beats its controls but collapsed to one preference, or sits on a grid under 4 x 4, has not emerged)."""
+(a layer that beats its controls but collapsed to one preference, or sits on a grid under 4 x 4, has not emerged).
+Trained models that did not learn (``tables.learning``) are drawn hollow: the verdicts leave them out."""
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -14,6 +15,7 @@ with step(snakemake, config_keys=["figures", "sweep", "analysis"]):
     verdicts = pd.read_csv(snakemake.input.verdicts)
     metrics = pd.read_csv(snakemake.input.metrics)
     verdicts = verdicts[verdicts["index"] == "smoothness"]
+    excluded = tables.not_learnt(pd.read_csv(snakemake.input.learning))
     maps = [m for m in tables.MAPS if m[0] in set(metrics["stream"])]
     fig, axes = plt.subplots(1, len(maps), figsize=(3.6 * len(maps), 3.4), squeeze=False)
     seeds = p.sweep["seeds"]
@@ -34,8 +36,12 @@ with step(snakemake, config_keys=["figures", "sweep", "analysis"]):
             groups.append((f"α={a:g}", vals(f"a{a:g}_s{{s}}", prefix + "smoothness")))
         groups.append(("shuffled\n(α max)", vals(f"a{max(p.sweep['alphas']):g}_s{{s}}",
                                                   prefix + "shuffled_smoothness")))
+        hollow = {f"α={a:g}": [(stream, f"a{a:g}_s{s}") in excluded for s in seeds] for a in p.sweep["alphas"]}
         for i, (label, v) in enumerate(groups):
-            ax.plot(np.full(len(v), i) + np.linspace(-0.1, 0.1, len(v)), v, "o", ms=4)
+            xs = np.full(len(v), i) + np.linspace(-0.1, 0.1, len(v))
+            off = np.array(hollow.get(label, [False] * len(v)))
+            (dots,) = ax.plot(xs[~off], np.asarray(v)[~off], "o", ms=4)
+            ax.plot(xs[off], np.asarray(v)[off], "o", ms=5, mfc="none", color=dots.get_color())
             ax.plot([i - 0.25, i + 0.25], [np.nanmean(v)] * 2, "k-", lw=1.5)
         ax.set_xticks(range(len(groups)), [g[0] for g in groups], fontsize=6, rotation=45)
         ax.set_ylabel("smoothness index")
@@ -47,6 +53,9 @@ with step(snakemake, config_keys=["figures", "sweep", "analysis"]):
         title = f"{stream} {area} ({layer})\nemerged at α: {', '.join(emerged) or 'none'}"
         if guarded:
             title += f"\nbeats controls, not counted: {', '.join(guarded)}"
+        n_off = sum(sum(v) for v in hollow.values())
+        if n_off:
+            title += f"\nhollow: {n_off} model(s) did not learn, left out"
         ax.set_title(title, fontsize=7)
     fig.tight_layout()
     figures.save(fig, [snakemake.output.png, snakemake.output.pdf], p.figures["dpi"])

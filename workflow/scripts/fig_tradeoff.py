@@ -18,6 +18,8 @@ CHANCE = {"task_top1": "task_top1_chance", "task_loss": "task_loss_chance", "pro
 
 with step(snakemake, config_keys=["figures"]):
     t = pd.read_csv(snakemake.input.table)
+    learning = pd.read_csv(snakemake.input.learning)
+    untrained = learning[learning["kind"].str.startswith("untrained")]
     streams = list(dict.fromkeys(t["stream"]))
     map_cols = [c for c in t.columns if c.endswith("_smoothness")]
     keys = [k for k in ("task_loss", "task_top1", "probe_categories", "probe_drifting", "probe_dots", "sl_mean")
@@ -40,24 +42,28 @@ with step(snakemake, config_keys=["figures"]):
             cols = [key] if key != "maps" else [c for c in map_cols if s[c].notna().any()]
             xs = s["alpha"].map(x).to_numpy() + jitter.uniform(-0.08, 0.08, len(s))
             for k in cols:
+                label = "mean over seeds" if key != "maps" else k.replace("_ori_smoothness", " orientation").replace(
+                    "_dir_smoothness", " direction").replace("_cat_faces_t_smoothness", " faces")
                 (line,) = ax.plot([x[a] for a in np.sort(s["alpha"].unique())], s.groupby("alpha")[k].mean(), "-",
-                                  lw=1.5, label=k.replace("_ori_smoothness", " orientation").replace(
-                                      "_dir_smoothness", " direction").replace("_cat_faces_t_smoothness", " faces"))
+                                  lw=1.5, label=label)
                 ax.plot(xs[learnt], s[k].to_numpy()[learnt], "o", ms=4, color=line.get_color())
                 ax.plot(xs[~learnt], s[k].to_numpy()[~learnt], "o", ms=5, mfc="none", color=line.get_color())
             if key in CHANCE and CHANCE[key] in s:
                 ax.axhline(float(s[CHANCE[key]].mean()), color="0.4", ls="--", lw=1, label="chance")
+            u = untrained[untrained["stream"] == stream]
+            if key.startswith("probe_") and key in u and u[key].notna().any():
+                ax.axhline(float(u[key].mean()), color="0.4", ls=":", lw=1.2, label="untrained network")
                 if key.startswith("probe_"):
                     ax.set_ylim(0, 1)
             ax.set_xticks(range(len(alphas)), [f"{a:g}" for a in alphas])
-            ax.set_xlabel("α (categorical: the configured weights)")
+            ax.set_xlabel("α (categorical axis)")
             ax.set_ylabel(LABELS[key], fontsize=8)
             n = int(s["n_val"].iloc[0]) if "n_val" in s and key.startswith("task") else None
             ax.set_title(f"{stream}: {LABELS[key]}" + (f"\n(held-out n = {n})" if n else ""), fontsize=8)
             if key == "maps" or key in CHANCE:
                 ax.legend(fontsize=6, loc="best")
         if (~learnt).any():
-            axes[row, 0].text(0.02, 0.02, f"hollow: did not learn ({int((~learnt).sum())} of {len(s)})",
-                              transform=axes[row, 0].transAxes, fontsize=6, color="firebrick")
+            axes[row, 0].set_title(axes[row, 0].get_title() + f"\nhollow: did not learn ({int((~learnt).sum())} of "
+                                   f"{len(s)})", fontsize=8, color="firebrick")
     fig.tight_layout()
     figures.save(fig, [snakemake.output.png, snakemake.output.pdf], snakemake.params.figures["dpi"])

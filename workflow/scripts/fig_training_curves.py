@@ -1,5 +1,7 @@
-"""Training curves: task loss and the spatial loss of every tapped layer, for every run of one stream."""
+"""Training curves: task loss (with the in-batch chance value ln(2B - 1) of a SimCLR run) and the spatial loss of
+every tapped layer, for every run of one stream."""
 
+import math
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -20,6 +22,9 @@ with step(snakemake, config_keys=["figures"]):
         axes[0].plot(df["step"], smooth["task_loss"], color=color, lw=1, label=run)
         for ax, col in zip(axes[1:], sl_cols):
             ax.plot(df["step"], smooth[col], color=color, lw=1)
+    batch = snakemake.params.batch_size
+    if snakemake.params.task == "simclr":
+        axes[0].axhline(math.log(2 * batch - 1), color="0.4", ls="--", lw=1, label=f"chance ln({2 * batch - 1})")
     axes[0].set_title("task loss (running mean of 10)", fontsize=9)
     axes[0].set_ylabel("loss")
     axes[0].legend(fontsize=5, ncol=2)

@@ -16,9 +16,12 @@ with step(snakemake, config_keys=["figures", "analysis.v1_layer", "sweep.main_al
     untrained = [figures.read_group(f, group) for f in inp.untrained]
     fig = plt.figure(figsize=(12, 3.4))
     axes = [fig.add_subplot(1, 4, i + 1) for i in range(4)]
-    for ax, g, label in ((axes[0], zero[0], "α = 0"), (axes[1], main[0], f"α = {p.main_alpha:g}")):
+    seed0, stream = p.seeds[0], snakemake.wildcards.stream
+    notes = [figures.learning_note(inp.learning, stream, f"a{a:g}_s{seed0}") for a in (0.0, p.main_alpha)]
+    panels = ((axes[0], zero[0], "α = 0" + notes[0]), (axes[1], main[0], f"α = {p.main_alpha:g}" + notes[1]))
+    for ax, g, label in panels:
         im = figures.angle_map(ax, g["ori_map"], 180.0, p.sheet_size, cmap, g.get("ori_pinwheels_mm"),
-                               title=f"{label}, seed 0: preferred orientation\n"
+                               title=f"{label}, seed {seed0}: preferred orientation\n"
                                      f"{len(g.get('ori_pinwheel_charge', []))} pinwheels (○)")
     cb = fig.colorbar(plt.cm.ScalarMappable(plt.Normalize(0, 180), cmap), ax=axes[1], fraction=0.046)
     cb.set_label("orientation (deg)")
@@ -27,11 +30,13 @@ with step(snakemake, config_keys=["figures", "analysis.v1_layer", "sweep.main_al
     figures.distance_curves(ax, bins, [g["ori_curve"] for g in zero], "α = 0", "tab:blue")
     figures.distance_curves(ax, bins, [g["ori_curve"] for g in main], f"α = {p.main_alpha:g}", "tab:red")
     figures.distance_curves(ax, bins, [g["ori_curve"] for g in untrained], "untrained", "tab:gray")
-    figures.distance_curves(ax, bins, [g["ori_curve_shuffled"] for g in main], "shuffled positions", "k", "--")
+    figures.distance_curves(ax, bins, [g["ori_curve_shuffled"] for g in zero], "α = 0, shuffled", "tab:blue", "--")
+    figures.distance_curves(ax, bins, [g["ori_curve_shuffled"] for g in main], f"α = {p.main_alpha:g}, shuffled",
+                            "tab:red", "--")
     ax.axhline(45, color="0.7", lw=0.8)
     ax.set_xlabel("cortical distance (mm)")
     ax.set_ylabel("|Δ preferred orientation| (deg)")
-    ax.set_title("smoothness (top 25% units; 45° = chance)", fontsize=9)
+    ax.set_title("smoothness (top 25% units by peak-to-peak; 45° = chance)", fontsize=9)
     ax.legend(fontsize=7)
     ax = axes[3]
     edges = np.linspace(0, 1, 21)

