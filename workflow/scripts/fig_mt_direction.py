@@ -18,11 +18,11 @@ with step(snakemake, config_keys=["figures", "analysis.mt_layer", "sweep.main_al
     gs = fig.add_gridspec(2, 4)
     seed0 = p.seeds[0]
     notes = [figures.learning_note(inp.learning, "dorsal", f"a{a:g}_s{seed0}") for a in (0.0, p.main_alpha)]
-    for col, g, label in ((0, zero[0], "α = 0" + notes[0]), (1, main[0], f"α = {p.main_alpha:g}" + notes[1])):
+    for col, g, label, note in ((0, zero[0], "α = 0", notes[0]), (1, main[0], f"α = {p.main_alpha:g}", notes[1])):
         ax = fig.add_subplot(gs[0, col])
         figures.angle_map(ax, g["dir_map"], 360.0, p.sheet_size, cmap, g.get("dir_pinwheels_mm"),
-                          title=f"{label}, seed {seed0}: preferred direction\n"
-                                f"{len(g.get('dir_pinwheel_charge', []))} pinwheels (○)")
+                          title=f"{label}, seed {seed0}: preferred direction\n" + (f"{note.strip()}\n" if note
+                                else "") + f"{len(g.get('dir_pinwheel_charge', []))} pinwheels (○)")
     figures.colour_wheel(fig.add_subplot(gs[0, 2], projection="polar"), 360.0, cmap, "direction of motion")
     ax = fig.add_subplot(gs[0, 3])
     bins = zero[0]["dir_curve_bins_mm"]

@@ -14,15 +14,15 @@ with step(snakemake, config_keys=["figures", "analysis.v1_layer", "sweep.main_al
     zero = [figures.read_group(f, group) for f in inp.zero]
     main = [figures.read_group(f, group) for f in inp.main]
     untrained = [figures.read_group(f, group) for f in inp.untrained]
-    fig = plt.figure(figsize=(12, 3.4))
+    fig = plt.figure(figsize=(12, 3.8))
     axes = [fig.add_subplot(1, 4, i + 1) for i in range(4)]
     seed0, stream = p.seeds[0], snakemake.wildcards.stream
     notes = [figures.learning_note(inp.learning, stream, f"a{a:g}_s{seed0}") for a in (0.0, p.main_alpha)]
-    panels = ((axes[0], zero[0], "α = 0" + notes[0]), (axes[1], main[0], f"α = {p.main_alpha:g}" + notes[1]))
-    for ax, g, label in panels:
+    panels = ((axes[0], zero[0], "α = 0", notes[0]), (axes[1], main[0], f"α = {p.main_alpha:g}", notes[1]))
+    for ax, g, label, note in panels:
         im = figures.angle_map(ax, g["ori_map"], 180.0, p.sheet_size, cmap, g.get("ori_pinwheels_mm"),
-                               title=f"{label}, seed {seed0}: preferred orientation\n"
-                                     f"{len(g.get('ori_pinwheel_charge', []))} pinwheels (○)")
+                               title=f"{label}, seed {seed0}: preferred orientation\n" + (f"{note.strip()}\n" if note
+                                     else "") + f"{len(g.get('ori_pinwheel_charge', []))} pinwheels (○)")
     cb = fig.colorbar(plt.cm.ScalarMappable(plt.Normalize(0, 180), cmap), ax=axes[1], fraction=0.046)
     cb.set_label("orientation (deg)")
     bins = zero[0]["ori_curve_bins_mm"]
@@ -36,7 +36,7 @@ with step(snakemake, config_keys=["figures", "analysis.v1_layer", "sweep.main_al
     ax.axhline(45, color="0.7", lw=0.8)
     ax.set_xlabel("cortical distance (mm)")
     ax.set_ylabel("|Δ preferred orientation| (deg)")
-    ax.set_title("smoothness (top 25% units by peak-to-peak; 45° = chance)", fontsize=9)
+    ax.set_title("smoothness: top 25% units by\npeak-to-peak response (45° = chance)", fontsize=9)
     ax.legend(fontsize=7)
     ax = axes[3]
     edges = np.linspace(0, 1, 21)

@@ -11,8 +11,8 @@ group = f"categories/{p.layer}"
 with step(snakemake, config_keys=["figures", "analysis.vtc_layer", "analysis.patches", "sweep.main_alpha"]):
     seed0 = 0  # the rule reads the seed-0 models
     notes = [figures.learning_note(inp.learning, "ventral", f"a{a:g}_s{seed0}") for a in (0.0, p.main_alpha)]
-    models = [("α = 0" + notes[0], figures.read_group(inp.zero, group)),
-              (f"α = {p.main_alpha:g}" + notes[1], figures.read_group(inp.main, group))]
+    models = [("α = 0" + notes[0].replace(" [", "\n["), figures.read_group(inp.zero, group)),
+              (f"α = {p.main_alpha:g}" + notes[1].replace(" [", "\n["), figures.read_group(inp.main, group))]
     cats = [str(c.decode() if isinstance(c, bytes) else c) for c in models[1][1]["cat_names"]]
     fig, axes = plt.subplots(2, len(cats) + 1, figsize=(2.6 * (len(cats) + 1), 5.4))
     extent = (0, p.sheet_size, 0, p.sheet_size)
