@@ -12,7 +12,7 @@ import pandas as pd
 from scipy import stats
 
 from . import analysis
-from .metrics import probe_layer_of
+from .metrics import RINGACH_2002, probe_layer_of
 
 # (stream, area, layer config key, stimset, metric prefix): the maps the results table is about
 MAPS = (
@@ -38,7 +38,8 @@ def parse_model(model: str) -> dict:
 #: the untrained network's first block decodes it at only 0.2-0.4 (16 directions), so it tests the stimulus more
 #: than the network.
 PROBES = {"ventral": ("categories",), "dorsal": ("drifting", "dots")}
-_DEFAULTS = {"v1_layer": "layer2.0", "vtc_layer": "layer4.1", "mt_layer": "layer3.1", "probe_layer": "layer4.1"}
+_DEFAULTS = {"v1_layer": "layer2.0", "vtc_layer": "layer4.1", "mt_layer": "layer3.1",
+             "probe_layer": {"ventral": "layer4.1", "dorsal": "layer3.1"}}  # the schema's defaults
 
 
 def _probe_values(metrics: pd.DataFrame, stream: str, model: str, layer: str) -> dict[str, float]:
@@ -89,11 +90,14 @@ def not_learnt(learning_table: pd.DataFrame) -> set[tuple[str, str]]:
     return set(zip(t["stream"], t["model"]))
 
 
-def tradeoff(metrics: pd.DataFrame, evals: pd.DataFrame, analysis_cfg: dict | None = None) -> pd.DataFrame:
+def tradeoff(metrics: pd.DataFrame, evals: pd.DataFrame, analysis_cfg: dict | None = None,
+             learning_table: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per trained model (stream, alpha, seed): task metrics on held-out data (contrastive loss and top-1
-    with their chance values, linear probes) and whether it learnt (:func:`learning`), beside map smoothness."""
+    with their chance values, linear probes) and whether it learnt (:func:`learning`, computed unless
+    ``learning_table`` gives it), beside map smoothness."""
     cfg = {**_DEFAULTS, **(analysis_cfg or {})}
-    learnt = learning(metrics, evals, cfg).set_index(["stream", "model"])["learnt"].to_dict()
+    table = learning(metrics, evals, cfg) if learning_table is None else learning_table
+    learnt = table.set_index(["stream", "model"])["learnt"].to_dict()
     ev = evals[evals["stage"] == "train"].copy()
     numeric = [c for c in ev.columns if c not in ("stream", "stage") and pd.api.types.is_numeric_dtype(ev[c])]
     rows = []
@@ -317,8 +321,6 @@ def anchors(metrics: pd.DataFrame, alphas: list[float], seeds: list[int], positi
     median, quartiles and fraction of units with CV < 0.6 (units with mean grating response above
     ``anchor_min_response``), beside the macaque values; ``cv_ks_d`` is the Kolmogorov-Smirnov distance to the
     macaque distribution where the raw file is configured (``analysis.ringach_dataset``), else NaN."""
-    from .metrics import RINGACH_2002
-
     cfg = {**_DEFAULTS, **analysis_cfg}
     groups = [(f"alpha={a:g}", [f"a{a:g}_s{s}" for s in seeds]) for a in alphas]
     groups.append((f"untrained ({positions})", [f"untrained-{positions}_s{s}" for s in seeds]))
