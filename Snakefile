@@ -1,6 +1,6 @@
 # tdann-workflow: topographic deep networks of primate visual cortex, from raw data to figures.
 # Table of contents; the rules live in workflow/rules/*.smk, the science in the tdann library (workflow/tdann).
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -8,9 +8,7 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
-
-
+include: "workflow/rules/config.smk"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/stimuli.smk"

@@ -65,9 +65,55 @@ def test_bad_config_stops_snakemake_before_any_job(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+def _config_file(tmp_path, edit) -> Path:
+    cfg = default_config()
+    cfg["results"] = str(tmp_path / "results")
+    edit(cfg)
+    path = tmp_path / "edited.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda c: c.update(bogus_key=1), "'bogus_key' was unexpected) at the top level"),
+        (lambda c: c["sweep"].update(alphas=[0.0, -0.25]), "at sweep.alphas.1"),
+        (lambda c: c["datasets"].update(mine={"kind": "local"}), "datasets.mine.path is required"),
+        (lambda c: c["datasets"].update(mine={"kind": "local", "path": "/no/such/folder"}),
+         "datasets.mine.path '/no/such/folder' is not a folder"),
+    ],
+)
+def test_config_errors_are_short_and_name_the_key_before_any_job(tmp_path, edit, message):
+    out = snakemake("-n", "--configfile", str(_config_file(tmp_path, edit)), "--cores", "1")
+    text = out.stdout + out.stderr
+    assert out.returncode != 0
+    assert message in text, text[-2000:]
+    assert len(text.splitlines()) < 15, text[:3000]  # was ~870 lines of schema dump
+    assert not (tmp_path / "results").exists()
+
+
+def test_an_alpha_of_any_size_plans_its_training_run(tmp_path):
+    edit = lambda c: c["sweep"].update(alphas=[0.0, 0.00001], seeds=[0])  # noqa: E731
+    out = snakemake("-n", "--configfile", str(_config_file(tmp_path, edit)), "--cores", "1")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "models/ventral/a0.00001_s0/weights.pt" in out.stdout
+    assert "1e-05" not in out.stdout
+
+
 @pytest.mark.parametrize("configfile", ["config/config.yaml", "config/paper.yaml", "config/five_seeds.yaml"])
 def test_dry_run_builds_the_dag(configfile, tmp_path):
-    out = snakemake("-n", "--configfile", configfile, "--config", f"results={tmp_path}", "--quiet", "rules")
+    cfg = yaml.safe_load((ROOT / configfile).read_text())
+    extra = []
+    for name, entry in cfg.get("datasets", {}).items():  # local data folders must exist (an empty one will do)
+        if entry.get("kind") == "local":
+            (tmp_path / name).mkdir()
+            extra.append(tmp_path / "local.yaml")
+            cfg["datasets"][name]["path"] = str(tmp_path / name)
+    if extra:
+        extra[0].write_text(yaml.safe_dump({"datasets": cfg["datasets"]}))
+    out = snakemake("-n", "--configfile", configfile, *map(str, extra[:1]), "--config", f"results={tmp_path}",
+                    "--quiet", "rules")
     assert out.returncode == 0, out.stderr[-3000:]
     for rule in ("pretrain", "swapopt", "train", "metrics"):
         assert re.search(rf"^{rule}\s+\d+", out.stdout + out.stderr, re.M), rule
