@@ -324,3 +324,20 @@ def test_run_key_changes_with_config_and_inputs_not_with_resumable_fields() -> N
     assert training.run_key(_cfg(lr=0.5), "data1", "sheet1") != base
     assert training.run_key(_cfg(), "data2", "sheet1") != base
     assert training.run_key(_cfg(), "data1", "sheet2") != base
+
+
+def test_a_failed_save_leaves_no_temporary_file_and_names_the_path(tmp_path: Path, monkeypatch) -> None:
+    """Disk full mid-save: the old file stays, the 16 MB temporary file does not, the error names the target."""
+    target = tmp_path / "weights.pt"
+    training._atomic_save({"w": torch.zeros(3)}, target)
+    before = target.read_bytes()
+
+    def full_disk(obj, fh):
+        fh.write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(training.torch, "save", full_disk)
+    with pytest.raises(OSError, match=str(target)):
+        training._atomic_save({"w": torch.ones(3)}, target)
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["weights.pt"]

@@ -448,14 +448,20 @@ def save_weights(model: nn.Module, path: str | Path) -> Path:
 
 
 def _atomic_save(obj: Any, path: str | Path) -> Path:
+    """torch.save to a temporary file beside ``path``, then rename: ``path`` is either the old or the new file. A
+    failed save (disk full, read-only folder) removes the temporary file and raises OSError naming ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        torch.save(obj, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as err:  # torch.save reports a failed write as RuntimeError
+        tmp.unlink(missing_ok=True)
+        raise OSError(f"could not write {path}: {err}") from err
     return path
 
 
