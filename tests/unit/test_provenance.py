@@ -157,3 +157,21 @@ def test_the_readers_of_metrics_steps_do_not_import_torch():
             "assert 'torch' not in sys.modules, [m for m in sys.modules if m.startswith('torch')][:3]\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_git_state_is_that_of_the_checkout_being_run(tmp_path, monkeypatch):
+    """A dirty clone elsewhere recorded the package folder's state (git_dirty: false) before."""
+    repo = tmp_path / "clone"
+    repo.mkdir()
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t"}
+    for cmd in (["init", "-q"], ["add", "f.txt"], ["commit", "-qm", "x"]):
+        if cmd[0] == "add":
+            (repo / "f.txt").write_text("1")
+        subprocess.run(["git", *cmd], cwd=repo, check=True, env=env)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    monkeypatch.chdir(repo)
+    clean = provenance.environment()
+    assert clean["git_commit"] == head and clean["git_dirty"] is False
+    (repo / "f.txt").write_text("2")
+    assert provenance.environment()["git_dirty"] is True

@@ -75,9 +75,9 @@ def sidecar(path: str | Path) -> Path:
 
 
 def _git(*args: str) -> str | None:
+    """git in the working directory (the checkout Snakemake runs in), not where this package was installed from."""
     try:
-        out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
-                             cwd=Path(__file__).resolve().parent)
+        out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10, cwd=os.getcwd())
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
