@@ -26,7 +26,7 @@ for _stream in STREAMS:
         resources:
             gpu=1,
         params:
-            stream=stream_cfg(_stream),
+            stream=net_params(stream_cfg(_stream)),
             layers=stream_layers(_stream),
             batch_size=config["analysis"]["batch_size"],
             dtype=config["analysis"]["response_dtype"],
@@ -49,7 +49,7 @@ rule metrics:
     conda:
         CONDA_ENV
     params:
-        analysis=config["analysis"],
+        analysis=analysis_params(),
         sheet_name=lambda w: sheet_of(w.model),
         stimsets=lambda w: eval_stimsets(w.stream),
         layers=lambda w: stream_layers(w.stream),
@@ -91,7 +91,7 @@ rule metrics_table:
     conda:
         CONDA_ENV
     params:
-        analysis=config["analysis"],
+        analysis=analysis_params(),
     script:
         "../scripts/metrics_table.py"
 
@@ -136,6 +136,6 @@ rule results_table:
         CONDA_ENV
     params:
         sweep=config["sweep"],
-        analysis=config["analysis"],
+        analysis=analysis_params(),
     script:
         "../scripts/results_table.py"

@@ -1,8 +1,14 @@
 # Shared helpers: result paths, wildcard constraints, the model sweep and which sheet goes with which model.
 import copy
 import os
+import sys
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import update_config
+
+sys.path.insert(
+    0, os.path.join(workflow.basedir, "workflow")
+)  # this checkout's library
+from tdann import naming
 
 R = config["results"]
 STREAMS = list(config["streams"])
@@ -12,20 +18,20 @@ CONDA_ENV = "../../envs/tdann.yaml"  # relative to the rule files
 
 wildcard_constraints:
     stream="|".join(STREAMS),
-    alpha=r"\d+(\.\d+)?",
+    alpha=naming.ALPHA_PATTERN,
     seed=r"\d+",
     shard=r"\d+",
     layer=r"layer[1-4]\.[01]",
     stimset="gratings|drifting|dots|categories",
     dataset=r"[A-Za-z0-9_-]+",
     species=r"[A-Za-z0-9_-]+",
-    weights=r"pretrain|init_s\d+|a\d+(\.\d+)?_s\d+",
-    model=r"pretrain|untrained-(retinotopic|swapopt)_s\d+|a\d+(\.\d+)?_s\d+",
+    weights=rf"pretrain|init_s\d+|a{naming.ALPHA_PATTERN}_s\d+",
+    model=naming.MODEL_PATTERN,
 
 
-def fmt_alpha(a):
-    """0.0 -> '0', 0.25 -> '0.25', 25.0 -> '25': the alpha wildcard's spelling."""
-    return f"{float(a):g}"
+fmt_alpha = (
+    naming.format_alpha
+)  # 0.25 -> '0.25', 1e-5 -> '0.00001': the alpha wildcard's spelling
 
 
 def lib(*modules):
@@ -39,9 +45,60 @@ def stream_cfg(stream):
     return config["streams"][stream]
 
 
+# Params hold only what the step reads (Snakemake reruns a job when its params change, so passing a whole stream config
+# would rerun the sheet, pretraining and SwapOpt after an edit of the stage-3 schedule).
+NET_KEYS = ("arch", "width", "stem", "input_size", "clip_len")
+SHEET_LAYER_KEYS = (
+    "sheet_size",
+    "neighborhood_width",
+    "rf_overlap",
+    "min_units",
+    "max_units",
+)
+
+
+def _pick(mapping, keys):
+    return {k: copy.deepcopy(mapping[k]) for k in keys if k in mapping}
+
+
+def net_params(cfg):
+    """The network a stream config builds (architecture, width, stem, input shape)."""
+    return _pick(cfg, NET_KEYS)
+
+
+def sheet_params(cfg):
+    """What the retinotopic sheet depends on: the network's shape and each layer's sheet geometry."""
+    layers = {k: _pick(v, SHEET_LAYER_KEYS) for k, v in cfg["layers"].items()}
+    return dict(net_params(cfg), layers=layers)
+
+
+def train_params(cfg, stage):
+    """What one training stage depends on: the network, the task and optimiser, the stage's own schedule and the
+    layers' spatial-loss weights (the sheet geometry comes in with the sheet file)."""
+    layers = {
+        k: {"alpha_scale": v.get("alpha_scale", 1.0)} for k, v in cfg["layers"].items()
+    }
+    return dict(
+        net_params(cfg),
+        task=cfg["task"],
+        optim=copy.deepcopy(cfg["optim"]),
+        layers=layers,
+        **{stage: copy.deepcopy(cfg[stage])},
+    )
+
+
+def analysis_params():
+    """The analysis section less the keys only the responses rules read."""
+    return {
+        k: v
+        for k, v in config["analysis"].items()
+        if k not in ("batch_size", "response_dtype")
+    }
+
+
 def sweep_runs():
     return [
-        f"a{fmt_alpha(a)}_s{s}"
+        naming.run_name(a, s)
         for a in config["sweep"]["alphas"]
         for s in config["sweep"]["seeds"]
     ]
@@ -51,7 +108,9 @@ def analysis_models():
     """Every model whose maps are measured: the sweep plus the controls (alpha = 0 pretrain, untrained nets)."""
     seeds = config["sweep"]["seeds"]
     untrained = [
-        f"untrained-{sheet}_s{s}" for sheet in ("retinotopic", "swapopt") for s in seeds
+        naming.untrained_name(sheet, s)
+        for sheet in ("retinotopic", "swapopt")
+        for s in seeds
     ]
     return sweep_runs() + ["pretrain"] + untrained
 
@@ -136,7 +195,7 @@ def figure_targets():
 
 def screened_weights():
     """The trained model that bidirectional screening looks at: the configured alpha, first seed."""
-    return f"a{fmt_alpha(config['screening']['alpha'])}_s{config['sweep']['seeds'][0]}"
+    return naming.run_name(config["screening"]["alpha"], config["sweep"]["seeds"][0])
 
 
 def mt_model_weights():
@@ -217,8 +276,8 @@ def sweep_variants():
 
 def sweep_models():
     alphas, seeds = SWEEP["alphas"], SWEEP["seeds"]
-    trained = [f"a{fmt_alpha(a)}_s{s}" for a in alphas for s in seeds]
-    return trained + [f"untrained-retinotopic_s{s}" for s in seeds]
+    trained = [naming.run_name(a, s) for a in alphas for s in seeds]
+    return trained + [naming.untrained_name("retinotopic", s) for s in seeds]
 
 
 def sweep_files(kind):

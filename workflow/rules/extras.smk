@@ -17,7 +17,7 @@ rule speed_channels:
         CONDA_ENV
     params:
         spiking=config["spiking"],
-        dorsal=config["streams"].get("dorsal"),
+        dorsal=net_params(stream_cfg("dorsal")) if "dorsal" in STREAMS else None,
         mt_layer=config["analysis"]["mt_layer"],
         device=config["run"]["device"],
     script:

@@ -17,7 +17,7 @@ rule fig_v1_orientation:
             seed=config["sweep"]["seeds"],
         ),
         learning=f"{R}/tables/learning.csv",
-        lib=lib("figures"),
+        lib=lib("figures", "naming"),
     output:
         png=report(
             f"{R}/figures/{{stream}}_v1_orientation.png",
@@ -57,7 +57,7 @@ rule fig_mt_direction:
             seed=config["sweep"]["seeds"],
         ),
         learning=f"{R}/tables/learning.csv",
-        lib=lib("figures"),
+        lib=lib("figures", "naming"),
     output:
         png=report(
             f"{R}/figures/dorsal_mt_direction.png",
@@ -89,7 +89,7 @@ rule fig_vtc_categories:
         zero=f"{R}/metrics/ventral/a0_s0.h5",
         main=f"{R}/metrics/ventral/a{fmt_alpha(config['sweep']['main_alpha'])}_s0.h5",
         learning=f"{R}/tables/learning.csv",
-        lib=lib("figures"),
+        lib=lib("figures", "naming"),
     output:
         png=report(
             f"{R}/figures/ventral_vtc_categories.png",
@@ -178,7 +178,7 @@ rule fig_emergence:
         verdicts=f"{R}/tables/emergence.csv",
         metrics=f"{R}/tables/metrics.csv",
         learning=f"{R}/tables/learning.csv",
-        lib=lib("figures", "tables"),
+        lib=lib("figures", "naming", "tables"),
     output:
         png=report(
             f"{R}/figures/emergence.png",
@@ -195,7 +195,7 @@ rule fig_emergence:
         CONDA_ENV
     params:
         sweep=config["sweep"],
-        analysis=config["analysis"],
+        analysis=analysis_params(),
         figures=config["figures"],
     script:
         "../scripts/fig_emergence.py"

@@ -18,7 +18,7 @@ rule screen:
     resources:
         gpu=1,
     params:
-        stream=lambda w: stream_cfg(w.stream),
+        stream=lambda w: net_params(stream_cfg(w.stream)),
         layers=lambda w: config["screening"]["layers"][w.stream],
         screening=config["screening"],
         device=config["run"]["device"],
@@ -44,7 +44,7 @@ rule synthesize:
     resources:
         gpu=1,
     params:
-        stream=lambda w: stream_cfg(w.stream),
+        stream=lambda w: net_params(stream_cfg(w.stream)),
         synthesis=config["screening"]["synthesis"],
         device=config["run"]["device"],
     script:

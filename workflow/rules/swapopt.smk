@@ -18,7 +18,7 @@ rule swapopt_responses:
     resources:
         gpu=1,
     params:
-        stream=lambda w: stream_cfg(w.stream),
+        stream=lambda w: net_params(stream_cfg(w.stream)),
         layers=lambda w: stream_layers(w.stream),
         batch_size=config["analysis"]["batch_size"],
         dtype="float32",

@@ -18,7 +18,7 @@ rule sweep_sheet:
     conda:
         CONDA_ENV
     params:
-        stream=lambda w: variant_cfg(w.stream, w.variant),
+        stream=lambda w: sheet_params(variant_cfg(w.stream, w.variant)),
         sheet=config["sheet"],
     script:
         "../scripts/init_sheet.py"
@@ -34,7 +34,7 @@ rule sweep_init:
     conda:
         CONDA_ENV
     params:
-        stream=lambda w: variant_cfg(w.stream, w.variant),
+        stream=lambda w: net_params(variant_cfg(w.stream, w.variant)),
         seed=lambda w: int(w.seed),
     script:
         "../scripts/init_weights.py"
@@ -58,7 +58,7 @@ rule sweep_train:
     resources:
         gpu=1,
     params:
-        stream=lambda w: variant_cfg(w.stream, w.variant),
+        stream=lambda w: train_params(variant_cfg(w.stream, w.variant), "train"),
         stage="train",
         alpha=lambda w: float(w.alpha),
         seed=lambda w: int(w.seed),
@@ -104,7 +104,7 @@ rule sweep_responses:
     resources:
         gpu=1,
     params:
-        stream=lambda w: variant_cfg(w.stream, w.variant),
+        stream=lambda w: net_params(variant_cfg(w.stream, w.variant)),
         layers=lambda w: sweep_layers(w.stream),
         batch_size=config["analysis"]["batch_size"],
         dtype=config["analysis"]["response_dtype"],
@@ -133,7 +133,7 @@ rule sweep_metrics:
     conda:
         CONDA_ENV
     params:
-        analysis=config["analysis"],
+        analysis=analysis_params(),
         sheet_name="retinotopic",
         stimsets=lambda w: [sweep_stimset(w.stream)],
         layers=lambda w: sweep_layers(w.stream),
@@ -162,7 +162,7 @@ rule settings_sweep:
         CONDA_ENV
     params:
         sweep=SWEEP,
-        analysis=config["analysis"],
+        analysis=analysis_params(),
         variants=[v for v, _ in sweep_files("tables")],
         eval_variants=[v for v, _ in sweep_files("evals")],
     script:

@@ -13,7 +13,7 @@ rule init_sheet:
     conda:
         CONDA_ENV
     params:
-        stream=lambda w: stream_cfg(w.stream),
+        stream=lambda w: sheet_params(stream_cfg(w.stream)),
         sheet=config["sheet"],
     script:
         "../scripts/init_sheet.py"
@@ -37,7 +37,7 @@ rule pretrain:
     resources:
         gpu=1,
     params:
-        stream=lambda w: stream_cfg(w.stream),
+        stream=lambda w: train_params(stream_cfg(w.stream), "pretrain"),
         stage="pretrain",
         alpha=0.0,
         seed=config["sweep"]["pretrain_seed"],
@@ -66,7 +66,7 @@ rule train:
     resources:
         gpu=1,
     params:
-        stream=lambda w: stream_cfg(w.stream),
+        stream=lambda w: train_params(stream_cfg(w.stream), "train"),
         stage="train",
         alpha=lambda w: float(w.alpha),
         seed=lambda w: int(w.seed),
@@ -87,7 +87,7 @@ rule init_weights:
     conda:
         CONDA_ENV
     params:
-        stream=lambda w: stream_cfg(w.stream),
+        stream=lambda w: net_params(stream_cfg(w.stream)),
         seed=lambda w: int(w.seed),
     script:
         "../scripts/init_weights.py"

@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from tdann import figures, tables
+from tdann import figures, naming, tables
 from tdann.provenance import step
 
 p = snakemake.params
@@ -23,20 +23,20 @@ with step(snakemake, config_keys=["figures", "sweep", "analysis"]):
         layer = p.analysis[key]
         sel = metrics[(metrics["stream"] == stream) & (metrics["layer"] == layer) & (metrics["stimset"] == stimset)]
 
-        def vals(model_fmt, metric):
+        def vals(model_of_seed, metric):
             out = []
             for s in seeds:
-                v = sel[(sel["model"] == model_fmt.format(s=s)) & (sel["metric"] == metric)]["value"]
+                v = sel[(sel["model"] == model_of_seed(s)) & (sel["metric"] == metric)]["value"]
                 out.append(float(v.iloc[0]) if len(v) else np.nan)
             return out
 
-        groups = [("untrained\nretinotopic", vals("untrained-retinotopic_s{s}", prefix + "smoothness")),
-                  ("untrained\nswapopt", vals("untrained-swapopt_s{s}", prefix + "smoothness"))]
+        groups = [(f"untrained\n{sheet}", vals(lambda s, sheet=sheet: naming.untrained_name(sheet, s),
+                                                 prefix + "smoothness")) for sheet in ("retinotopic", "swapopt")]
         for a in p.sweep["alphas"]:
-            groups.append((f"α={a:g}", vals(f"a{a:g}_s{{s}}", prefix + "smoothness")))
-        groups.append(("shuffled\n(α max)", vals(f"a{max(p.sweep['alphas']):g}_s{{s}}",
+            groups.append((f"α={a:g}", vals(lambda s, a=a: naming.run_name(a, s), prefix + "smoothness")))
+        groups.append(("shuffled\n(α max)", vals(lambda s: naming.run_name(max(p.sweep["alphas"]), s),
                                                   prefix + "shuffled_smoothness")))
-        hollow = {f"α={a:g}": [(stream, f"a{a:g}_s{s}") in excluded for s in seeds] for a in p.sweep["alphas"]}
+        hollow = {f"α={a:g}": [(stream, naming.run_name(a, s)) in excluded for s in seeds] for a in p.sweep["alphas"]}
         for i, (label, v) in enumerate(groups):
             xs = np.full(len(v), i) + np.linspace(-0.1, 0.1, len(v))
             off = np.array(hollow.get(label, [False] * len(v)))

@@ -4,7 +4,7 @@ relation and speed-tuning examples."""
 import matplotlib.pyplot as plt
 import numpy as np
 
-from tdann import figures
+from tdann import figures, naming
 from tdann.provenance import step
 
 p, inp = snakemake.params, snakemake.input
@@ -17,7 +17,7 @@ with step(snakemake, config_keys=["figures", "analysis.mt_layer", "sweep.main_al
     fig = plt.figure(figsize=(13, 6.4))
     gs = fig.add_gridspec(2, 4)
     seed0 = p.seeds[0]
-    notes = [figures.learning_note(inp.learning, "dorsal", f"a{a:g}_s{seed0}") for a in (0.0, p.main_alpha)]
+    notes = [figures.learning_note(inp.learning, "dorsal", naming.run_name(a, seed0)) for a in (0.0, p.main_alpha)]
     for col, g, label, note in ((0, zero[0], "α = 0", notes[0]), (1, main[0], f"α = {p.main_alpha:g}", notes[1])):
         ax = fig.add_subplot(gs[0, col])
         figures.angle_map(ax, g["dir_map"], 360.0, p.sheet_size, cmap, g.get("dir_pinwheels_mm"),

@@ -4,7 +4,7 @@ shuffled and untrained controls, and the CV histogram."""
 import matplotlib.pyplot as plt
 import numpy as np
 
-from tdann import figures
+from tdann import figures, naming
 from tdann.provenance import step
 
 p, inp = snakemake.params, snakemake.input
@@ -17,7 +17,7 @@ with step(snakemake, config_keys=["figures", "analysis.v1_layer", "sweep.main_al
     fig = plt.figure(figsize=(12, 3.8))
     axes = [fig.add_subplot(1, 4, i + 1) for i in range(4)]
     seed0, stream = p.seeds[0], snakemake.wildcards.stream
-    notes = [figures.learning_note(inp.learning, stream, f"a{a:g}_s{seed0}") for a in (0.0, p.main_alpha)]
+    notes = [figures.learning_note(inp.learning, stream, naming.run_name(a, seed0)) for a in (0.0, p.main_alpha)]
     panels = ((axes[0], zero[0], "α = 0", notes[0]), (axes[1], main[0], f"α = {p.main_alpha:g}", notes[1]))
     for ax, g, label, note in panels:
         im = figures.angle_map(ax, g["ori_map"], 180.0, p.sheet_size, cmap, g.get("ori_pinwheels_mm"),

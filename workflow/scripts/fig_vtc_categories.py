@@ -3,14 +3,14 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-from tdann import figures
+from tdann import figures, naming
 from tdann.provenance import step
 
 p, inp = snakemake.params, snakemake.input
 group = f"categories/{p.layer}"
 with step(snakemake, config_keys=["figures", "analysis.vtc_layer", "analysis.patches", "sweep.main_alpha"]):
     seed0 = 0  # the rule reads the seed-0 models
-    notes = [figures.learning_note(inp.learning, "ventral", f"a{a:g}_s{seed0}") for a in (0.0, p.main_alpha)]
+    notes = [figures.learning_note(inp.learning, "ventral", naming.run_name(a, seed0)) for a in (0.0, p.main_alpha)]
     models = [("α = 0" + notes[0].replace(" [", "\n["), figures.read_group(inp.zero, group)),
               (f"α = {p.main_alpha:g}" + notes[1].replace(" [", "\n["), figures.read_group(inp.main, group))]
     cats = [str(c.decode() if isinstance(c, bytes) else c) for c in models[1][1]["cat_names"]]

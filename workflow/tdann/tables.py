@@ -12,6 +12,7 @@ import pandas as pd
 from scipy import stats
 
 from . import analysis
+from .naming import format_alpha, parse_model, run_name
 from .metrics import RINGACH_2002, probe_layer_of
 
 # (stream, area, layer config key, stimset, metric prefix): the maps the results table is about
@@ -21,16 +22,6 @@ MAPS = (
     ("dorsal", "V1", "v1_layer", "drifting", "ori_"),
     ("dorsal", "MT", "mt_layer", "drifting", "dir_"),
 )
-
-
-def parse_model(model: str) -> dict:
-    """'a0.25_s1' -> alpha 0.25, seed 1, kind 'trained'; 'untrained-swapopt_s0'; 'pretrain'."""
-    if model == "pretrain":
-        return {"kind": "pretrain", "alpha": 0.0, "seed": 0}
-    head, seed = model.rsplit("_s", 1)
-    if head.startswith("untrained-"):
-        return {"kind": head, "alpha": np.nan, "seed": int(seed)}
-    return {"kind": "trained", "alpha": float(head[1:]), "seed": int(seed)}
 
 
 #: Linear probes per stream (stimulus sets): ventral localizer category, dorsal motion direction. The first of each
@@ -65,7 +56,7 @@ def learning(metrics: pd.DataFrame, evals: pd.DataFrame, analysis_cfg: dict | No
     """
     cfg = {**_DEFAULTS, **(analysis_cfg or {})}
     rows = []
-    ev = {(e["stream"], "pretrain" if e["stage"] == "pretrain" else f"a{e['alpha']:g}_s{int(e['seed'])}"): e
+    ev = {(e["stream"], "pretrain" if e["stage"] == "pretrain" else run_name(e["alpha"], e["seed"])): e
           for e in evals.to_dict("records")}
     for (stream, model), _ in metrics.groupby(["stream", "model"], sort=False):
         info = parse_model(model)
@@ -102,7 +93,7 @@ def tradeoff(metrics: pd.DataFrame, evals: pd.DataFrame, analysis_cfg: dict | No
     numeric = [c for c in ev.columns if c not in ("stream", "stage") and pd.api.types.is_numeric_dtype(ev[c])]
     rows = []
     for _, e in ev.iterrows():
-        model = f"a{e['alpha']:g}_s{int(e['seed'])}"
+        model = run_name(e["alpha"], e["seed"])
         row = {"stream": e["stream"], "alpha": e["alpha"], "seed": int(e["seed"]), "model": model}
         row.update({c: e[c] for c in numeric if c not in ("alpha", "seed")})
         row.update(_probe_values(metrics, e["stream"], model, probe_layer_of(cfg, e["stream"])))
@@ -161,7 +152,7 @@ def emergence(metrics: pd.DataFrame, alphas: list[float], seeds: list[int], posi
             continue
         layer = analysis_cfg[key]
         for alpha in [a for a in alphas if a > 0]:
-            trained = [f"a{alpha:g}_s{s}" for s in seeds]
+            trained = [run_name(alpha, s) for s in seeds]
             model_vals = np.array([_value(metrics, stream, m, layer, stimset, prefix + index) for m in trained])
             controls = {
                 "alpha=0": [_value(metrics, stream, f"a0_s{s}", layer, stimset, prefix + index) for s in seeds],
@@ -265,7 +256,7 @@ def comparisons(metrics: pd.DataFrame, tradeoff_table: pd.DataFrame, alphas: lis
             return _value(metrics, stream, model, layer, stimset, metric) if ok else np.nan
         zero = np.array([value(f"a0_s{s}") for s in seeds])
         for alpha in [a for a in alphas if a > 0]:
-            vals = np.array([value(f"a{alpha:g}_s{s}") for s in seeds])
+            vals = np.array([value(run_name(alpha, s)) for s in seeds])
             rows.append(dict(stream=stream, area=area, layer=layer, stimset=stimset, quantity=metric, alpha=alpha,
                              control="alpha=0", **_paired(vals, zero, rng)))
     if not rows:
@@ -288,7 +279,7 @@ def pinwheels(metrics: pd.DataFrame, alphas: list[float], seeds: list[int], posi
     REFERENCE.md section 4). A handful of pinwheels gives a wide
     interval: the interval, not the point, is the result.
     """
-    groups = [(f"alpha={a:g}", [f"a{a:g}_s{s}" for s in seeds]) for a in alphas]
+    groups = [(f"alpha={format_alpha(a)}", [run_name(a, s) for s in seeds]) for a in alphas]
     groups.append((f"untrained ({positions})", [f"untrained-{positions}_s{s}" for s in seeds]))
     rows = []
     for stream, area, key, stimset, metric in TUNING:
@@ -322,7 +313,7 @@ def anchors(metrics: pd.DataFrame, alphas: list[float], seeds: list[int], positi
     ``anchor_min_response``), beside the macaque values; ``cv_ks_d`` is the Kolmogorov-Smirnov distance to the
     macaque distribution where the raw file is configured (``analysis.ringach_dataset``), else NaN."""
     cfg = {**_DEFAULTS, **analysis_cfg}
-    groups = [(f"alpha={a:g}", [f"a{a:g}_s{s}" for s in seeds]) for a in alphas]
+    groups = [(f"alpha={format_alpha(a)}", [run_name(a, s) for s in seeds]) for a in alphas]
     groups.append((f"untrained ({positions})", [f"untrained-{positions}_s{s}" for s in seeds]))
     rows = []
     for stream, stimset in (("ventral", "gratings"), ("dorsal", "drifting")):

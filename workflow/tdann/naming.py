@@ -1,0 +1,52 @@
+"""The run contract: how a model is named in paths, tables and figures.
+
+A stage-3 model is ``a<alpha>_s<seed>`` (``a2.5_s0``); the stage-1 network is ``pretrain``; the untrained controls
+are ``untrained-<sheet>_s<seed>`` (``untrained-swapopt_s1``). Alpha is written in plain positional decimals, the
+shortest spelling that reads back as the same float (``0.00001``, never ``1e-05``), so that every valid alpha
+round-trips through a path and matches :data:`ALPHA_PATTERN`. Rules, tables and figures all use these functions.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from decimal import Decimal
+
+#: the alpha wildcard (Snakemake ``wildcard_constraints``)
+ALPHA_PATTERN = r"\d+(\.\d+)?"
+#: every model id: stage 3, stage 1, untrained controls
+MODEL_PATTERN = rf"pretrain|untrained-(retinotopic|swapopt)_s\d+|a{ALPHA_PATTERN}_s\d+"
+
+
+def format_alpha(alpha: float | int | str) -> str:
+    """0.0 -> '0', 0.25 -> '0.25', 25.0 -> '25', 1e-5 -> '0.00001'; raises ValueError for negative or non-finite
+    values (no path could hold them)."""
+    value = float(alpha)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"alpha must be a finite number >= 0, got {alpha!r}")
+    text = format(Decimal(repr(value)), "f")  # repr: the shortest digits that round-trip; "f": no exponent
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def run_name(alpha: float, seed: int) -> str:
+    """The stage-3 model id of (alpha, seed)."""
+    return f"a{format_alpha(alpha)}_s{int(seed)}"
+
+
+def untrained_name(sheet: str, seed: int) -> str:
+    return f"untrained-{sheet}_s{int(seed)}"
+
+
+def parse_model(model: str) -> dict:
+    """'a0.25_s1' -> alpha 0.25, seed 1, kind 'trained'; 'untrained-swapopt_s0' -> kind 'untrained-swapopt';
+    'pretrain' -> kind 'pretrain'. Raises ValueError naming the id if it is none of these."""
+    if not re.fullmatch(MODEL_PATTERN, model):
+        raise ValueError(f"not a model id: {model!r} (expected a<alpha>_s<seed>, pretrain or untrained-<sheet>_s<seed>)")
+    if model == "pretrain":
+        return {"kind": "pretrain", "alpha": 0.0, "seed": 0}
+    head, seed = model.rsplit("_s", 1)
+    if head.startswith("untrained-"):
+        return {"kind": head, "alpha": math.nan, "seed": int(seed)}
+    return {"kind": "trained", "alpha": float(head[1:]), "seed": int(seed)}
