@@ -356,3 +356,24 @@ def test_store_batches_items_and_sample(tmp_path):
     assert D.store_sample(path, 3, size=10, clip_len=2, seed=1).shape == (3, 3, 2, 10, 10)
     with pytest.raises(D.DatasetConfigError, match="frames"):
         next(D.store_batches(path, 2, size=10, clip_len=9))
+
+
+def test_imagenet_style_tree_through_a_local_dataset(tmp_path: Path) -> None:
+    """ImageNet's train/<wnid>/*.JPEG: upper-case suffixes, class folders that a local dataset links."""
+    from PIL import Image
+
+    from tdann.data import build_image_store, find_files, IMAGE_SUFFIXES
+
+    train = tmp_path / "imagenet/train"
+    rng = np.random.default_rng(0)
+    for wnid in ("n01440764", "n01443537"):
+        (train / wnid).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 255, (48, 56, 3), dtype=np.uint8)).save(train / wnid / f"{wnid}_{i}.JPEG")
+    dest = fetch_dataset({"kind": "local", "path": str(train)}, tmp_path / "data/imagenet")
+    assert (dest / "n01440764").is_symlink()
+    assert len(find_files([dest], IMAGE_SUFFIXES)) == 6
+    build_image_store([dest], [], tmp_path / "images.h5", size=32, crops_per_image=2, frames_per_video=0,
+                      val_fraction=0.34, seed=0)
+    with h5py.File(tmp_path / "images.h5") as f:
+        assert f["images"].shape == (12, 32, 32, 3)

@@ -237,3 +237,39 @@ def test_gather_rejects_mismatched_shards(shards: list[Path], tmp_path: Path) ->
     with pytest.raises(ClipStoreError, match="missing.h5"):
         gather_clip_stores([shards[0], tmp_path / "missing.h5"], tmp_path / "all.h5")
     assert not (tmp_path / "all.h5").exists()
+
+
+def _write_avi(path: Path, n_frames: int = 40, size: int = 64) -> Path:
+    """An MPEG-4 Part 2 video in an AVI container, the format UCF101 ships (xvid)."""
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (size, 2 * size, 3), dtype=np.uint8)
+    with av.open(str(path), mode="w", format="avi") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width = stream.height = size
+        stream.pix_fmt = "yuv420p"
+        for i in range(n_frames):  # a texture drifting right
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(base[:, i: i + size]), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def test_ucf101_style_avi_tree_is_found_through_a_local_dataset_and_decoded(tmp_path: Path) -> None:
+    """UCF101 ships .avi files in class folders; the pipeline searched only *.mp4 and a local dataset links the class
+    folders, which Path.rglob does not follow: zero videos, found only when training had no data."""
+    from tdann.data import fetch_dataset, find_videos
+
+    ucf = tmp_path / "UCF-101"
+    for cls in ("ApplyEyeMakeup", "Biking"):
+        _write_avi(ucf / cls / f"v_{cls}_g01_c01.avi")
+    (ucf / "Biking" / "notes.txt").write_text("not a video")
+    dest = fetch_dataset({"kind": "local", "path": str(ucf)}, tmp_path / "data/ucf101")
+    videos = find_videos([dest])
+    assert [v.name for v in videos] == ["v_ApplyEyeMakeup_g01_c01.avi", "v_Biking_g01_c01.avi"]
+    rejects = decode_clips(videos, tmp_path / "clips.h5", **CLIP)
+    assert rejects.empty, rejects
+    with h5py.File(tmp_path / "clips.h5") as f:
+        assert f["clips"].shape[0] == 2 * 2  # 40 frames: clips of 8 x step 2 = 16 frames start at 0 and 20

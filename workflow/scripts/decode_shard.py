@@ -2,13 +2,13 @@
 
 from pathlib import Path
 
-from tdann import video
+from tdann import data, video
 from tdann.provenance import step
 
 cfg = snakemake.params.video
 shard, n_shards = int(snakemake.wildcards.shard), int(cfg["shards"])
 with step(snakemake, config_keys=["video"]):
-    videos = sorted(p for src in snakemake.input.sources for p in Path(src).rglob("*.mp4"))
+    videos = data.find_videos(snakemake.input.sources)
     mine = videos[shard::n_shards]
     rejects = video.decode_clips(
         mine,

@@ -10,7 +10,7 @@ with step(snakemake, config_keys=["images"], seeds={"seed": cfg["seed"]}):
     sources = [Path(p) for p in snakemake.input.sources]
     # packaged/synthetic datasets keep photos in images/; a local ImageNet-style folder is used as it is
     image_dirs = [src / "images" if (src / "images").is_dir() else src for src in sources]
-    videos = sorted(p for src in sources for p in src.rglob("*.mp4"))
+    videos = data.find_videos(sources)
     data.build_image_store(
         image_dirs=image_dirs,
         video_paths=videos,

@@ -39,6 +39,23 @@ DATASET_KINDS = ("url", "local", "packaged", "synthetic", "deadleaves")
 SPLITS = {"train": 0, "val": 1}
 
 
+def find_files(roots: Sequence[str | Path], suffixes: Sequence[str]) -> list[Path]:
+    """Every file under ``roots`` whose suffix (any case: ImageNet's ``.JPEG``, UCF101's ``.avi``) is in
+    ``suffixes``, sorted. Symlinked folders are followed: a ``local`` dataset links the top-level entries of the
+    user's folder (ImageNet's class folders), which ``Path.rglob`` would silently skip."""
+    wanted = {s.lower() for s in suffixes}
+    found: list[Path] = []
+    for root in map(Path, roots):
+        for folder, _, names in os.walk(root, followlinks=True):
+            found += [Path(folder) / n for n in names if Path(n).suffix.lower() in wanted]
+    return sorted(found)
+
+
+def find_videos(roots: Sequence[str | Path]) -> list[Path]:
+    """Every video (:data:`VIDEO_SUFFIXES`: .mp4, .avi, .mkv, .mov, .webm) under ``roots``."""
+    return find_files(roots, VIDEO_SUFFIXES)
+
+
 class DownloadError(RuntimeError):
     """A download failed (HTTP error, network error after all retries)."""
 
@@ -450,7 +467,7 @@ def build_image_store(
     for d, n_crops in zip(map(Path, image_dirs), per_dir):
         if not d.is_dir():
             raise DatasetConfigError(f"build_image_store: image folder {d} does not exist")
-        found = sorted(p for p in d.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        found = find_files([d], IMAGE_SUFFIXES)
         photos += found
         crops += [n_crops] * len(found)
     videos = [Path(v) for v in video_paths]

@@ -26,6 +26,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from tdann.data import IMAGE_SUFFIXES
 from tdann.h5io import read_strings, write_dataset
 
 if TYPE_CHECKING:  # torch is imported where needed: table and metrics steps read stimuli without it
@@ -47,7 +48,6 @@ FLOC_SUBFOLDERS = {
     "instrument": "objects",
 }
 
-_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 
 
 class StimulusError(ValueError):
@@ -696,7 +696,7 @@ def load_floc(folder: str | os.PathLike, size: int, match: bool = False, rms: fl
     images, rows = [], []
     for category in CATEGORIES:
         for sub in sorted(s for s, c in FLOC_SUBFOLDERS.items() if c == category and s in found):
-            files = sorted(f for f in os.listdir(found[sub]) if f.lower().endswith(_IMAGE_EXTENSIONS))
+            files = sorted(f for f in os.listdir(found[sub]) if f.lower().endswith(IMAGE_SUFFIXES))
             if not files:
                 raise StimulusError(f"fLoc sub-folder {found[sub]!r} holds no images")
             for fname in files:
