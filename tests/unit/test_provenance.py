@@ -35,14 +35,15 @@ def fake_smk(tmp_path, rule, inputs, outputs, log_name):
     return SimpleNamespace(
         rule=rule, input=Namedlist(**inputs), output=Namedlist(outputs), params=Namedlist(n=3),
         wildcards=Namedlist(stream="ventral"), log=Namedlist([str(tmp_path / f"{log_name}.log")]),
-        config={"sweep": {"alphas": [0.0, 0.25]}, "other": 1}, threads=1,
+        config={"sweep": {"alphas": [0.0, 0.25]}, "other": 1, "results": str(tmp_path)}, threads=1,
     )
 
 
 @pytest.fixture
 def chain(tmp_path):
-    raw = tmp_path / "raw.txt"
-    raw.write_text("raw data")
+    raw = tmp_path / "raw.txt"  # a dataset step's output: raw data enter the chain with a record
+    with provenance.step(fake_smk(tmp_path, "fetch_dataset", {}, [str(raw)], "raw")):
+        raw.write_text("raw data")
     mid = tmp_path / "mid.h5"
     with provenance.step(fake_smk(tmp_path, "make_mid", {"raw": str(raw)}, [str(mid)], "mid"),
                          config_keys=["sweep.alphas"], seeds={"seed": 7}):
@@ -94,7 +95,7 @@ def test_graph_prints_the_chain(chain, capsys):
     lines = out.splitlines()
     assert lines[0].startswith(str(final)) and "make_final" in lines[0]
     assert lines[1].strip().startswith(str(mid)) and "make_mid" in lines[1]
-    assert lines[2].strip().startswith(str(raw)) and "[source]" in lines[2]
+    assert lines[2].strip().startswith(str(raw)) and "fetch_dataset" in lines[2]
 
 
 def test_failed_step_writes_no_record(tmp_path):
@@ -123,7 +124,8 @@ def test_audit_resolves_relative_records_from_elsewhere(tmp_path, monkeypatch):
     run = tmp_path / "run"
     (run / "res").mkdir(parents=True)
     monkeypatch.chdir(run)
-    Path("res/raw.txt").write_text("raw")
+    with provenance.step(fake_smk(tmp_path, "fetch_dataset", {}, ["res/raw.txt"], "raw")):
+        Path("res/raw.txt").write_text("raw")
     with provenance.step(fake_smk(tmp_path, "copy", {"raw": "res/raw.txt"}, ["res/out.txt"], "copy")):
         Path("res/out.txt").write_text("out")
     monkeypatch.chdir(tmp_path)
@@ -175,3 +177,71 @@ def test_git_state_is_that_of_the_checkout_being_run(tmp_path, monkeypatch):
     assert clean["git_commit"] == head and clean["git_dirty"] is False
     (repo / "f.txt").write_text("2")
     assert provenance.environment()["git_dirty"] is True
+
+
+def test_audit_refuses_a_file_without_a_record(chain):
+    """results.md edited and its sidecar deleted used to pass as "raw data" ("audit ok: 1 files")."""
+    _, _, final = chain
+    provenance.sidecar(final).unlink()
+    final.write_text("a,b\n1,999\n")
+    with pytest.raises(provenance.AuditError, match="no provenance record"):
+        provenance.audit([final])
+
+
+def test_an_input_without_a_record_must_be_workflow_source(tmp_path):
+    loose = tmp_path / "numbers.csv"
+    loose.write_text("1,2\n")
+    out = tmp_path / "out.csv"
+    with provenance.step(fake_smk(tmp_path, "table", {"src": str(loose)}, [str(out)], "t")):
+        out.write_text("3\n")
+    with pytest.raises(provenance.AuditError, match="numbers.csv: input of .* not workflow source"):
+        provenance.audit([out])
+    checkout = tmp_path / "checkout"  # a library module of a workflow checkout is a legitimate record-less input
+    (checkout / "workflow/tdann").mkdir(parents=True)
+    (checkout / "Snakefile").write_text("")
+    code = checkout / "workflow/tdann/figures.py"
+    code.write_text("x = 1\n")
+    out2 = tmp_path / "out2.csv"
+    with provenance.step(fake_smk(tmp_path, "fig", {"lib": str(code)}, [str(out2)], "f")):
+        out2.write_text("4\n")
+    assert str(code) in provenance.audit([out2])
+    assert "[workflow source]" in provenance.graph([out2])
+
+
+def test_a_file_edited_with_its_own_record_is_caught_where_it_was_used(chain):
+    """Editing a table and rewriting its record to match passed before; the figure made from it knows better."""
+    _, mid, final = chain
+    with h5py.File(mid, "a") as f:
+        f["x"][0] = 99
+    rec = json.loads(provenance.sidecar(mid).read_text())
+    rec["output_sha256"] = provenance.sha256(mid)
+    provenance.sidecar(mid).write_text(json.dumps(rec))
+    with pytest.raises(provenance.AuditError, match=f"{mid}: content differs from the file {final} was made from"):
+        provenance.audit([mid])  # at the file itself: a downstream record names it
+    with pytest.raises(provenance.AuditError, match="mid.h5"):
+        provenance.audit([final])
+
+
+def test_a_rewritten_record_breaks_the_chain(chain):
+    """Content untouched, only the record's claims changed (e.g. its params): the consumer's chain hash differs."""
+    _, mid, final = chain
+    rec = json.loads(provenance.sidecar(mid).read_text())
+    rec["params"] = {"n": 1000}
+    provenance.sidecar(mid).write_text(json.dumps(rec))
+    with pytest.raises(provenance.AuditError, match="record was rewritten after"):
+        provenance.audit([final])
+    with pytest.raises(provenance.AuditError, match="record was rewritten after"):
+        provenance.audit([mid])
+    provenance.sidecar(mid).unlink()
+    with pytest.raises(provenance.AuditError, match="record is missing"):
+        provenance.audit([final])
+
+
+def test_a_rerun_step_drops_the_stale_record_first(tmp_path):
+    out = tmp_path / "out.txt"
+    with provenance.step(fake_smk(tmp_path, "make", {}, [str(out)], "m")):
+        out.write_text("old")
+    with pytest.raises(ValueError):  # the rerun fails: no record may vouch for whatever is left
+        with provenance.step(fake_smk(tmp_path, "make", {}, [str(out)], "m")):
+            raise ValueError("boom")
+    assert not provenance.sidecar(out).exists()

@@ -159,6 +159,57 @@ def test_changing_alpha_plans_training(tiny_run):
     assert "train" in planned and "pretrain" not in planned and "swapopt" not in planned, planned
 
 
+def _dry_run_with(work: Path, edit) -> set[str]:
+    cfg = yaml.safe_load((work / "tiny.yaml").read_text())
+    edit(cfg)
+    (work / "edited.yaml").write_text(yaml.safe_dump(cfg))
+    out = subprocess.run([str(BIN / "snakemake"), "-n", "--cores", "1", "--configfile", "edited.yaml"], cwd=work,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    return planned_rules(out)
+
+
+UPSTREAM = {"init_sheet", "init_weights", "pretrain", "swapopt_responses", "swapopt", "swapopt_sheet", "image_store",
+            "gather_clips", "decode_shard", "fetch_dataset"}
+
+
+@pytest.mark.parametrize("edit, must, must_not", [
+    # stage 3's schedule: stage 3 and what reads it, nothing upstream (was 78 jobs incl. the sheet and SwapOpt)
+    (lambda c: c["streams"]["ventral"]["train"].update(lr_per_256=0.2), {"train", "responses_ventral", "metrics"},
+     UPSTREAM | {"responses_dorsal", "sweep_sheet", "sweep_init"}),  # (the settings sweep inherits the schedule: retrains)
+    # stage 1's schedule: pretraining and SwapOpt rerun, the sheet and the untrained controls do not
+    (lambda c: c["streams"]["dorsal"]["pretrain"].update(steps=4), {"pretrain", "swapopt", "train"},
+     {"init_sheet", "init_weights", "image_store", "gather_clips"}),
+    # an analysis setting: metrics and below only
+    (lambda c: c["analysis"].update(n_shuffles=3), {"metrics", "metrics_table", "fig_tradeoff"},
+     UPSTREAM | {"train", "responses_ventral", "responses_dorsal"}),
+    # a layer's hypercolumn width (read by the metrics only)
+    (lambda c: c["streams"]["ventral"]["layers"]["layer2.0"].update(hypercolumn_mm=12.0), {"metrics"},
+     UPSTREAM | {"train", "responses_ventral"}),
+    # a figure setting: figures only
+    (lambda c: c["figures"].update(dpi=100), {"fig_tradeoff"}, UPSTREAM | {"train", "metrics", "metrics_table"}),
+])
+def test_an_edit_reruns_what_reads_it_and_nothing_upstream(tiny_run, edit, must, must_not):
+    work, _ = tiny_run
+    planned = _dry_run_with(work, edit)
+    assert must <= planned, sorted(must - planned)
+    assert not must_not & planned, sorted(must_not & planned)
+
+
+def test_audit_refuses_an_edited_result_whose_record_was_deleted(tiny_run):
+    work, _ = tiny_run
+    md = work / "results/tables/results.md"
+    car = provenance.sidecar(md)
+    backup, record = md.read_bytes(), car.read_bytes()
+    md.write_text(md.read_text().replace("0.", "0.9", 1))
+    car.unlink()
+    done = subprocess.run([str(BIN / "tdann"), "audit", str(md)], capture_output=True, text=True)
+    assert done.returncode == 1 and "no provenance record" in done.stderr
+    md.write_bytes(backup)
+    car.write_bytes(record)
+    assert subprocess.run([str(BIN / "tdann"), "audit", str(md)], capture_output=True).returncode == 0
+
+
 def test_the_settings_sweep_table_comes_out_of_the_run(tiny_run):
     work, _ = tiny_run
     table = pd.read_csv(work / "results/tables/settings_sweep.csv")
@@ -182,6 +233,15 @@ def test_audit_of_a_figure_reaches_raw_data_and_catches_tampering(tiny_run):
     table.write_bytes(backup.replace(b"0.", b"9.", 1))
     with pytest.raises(provenance.AuditError, match="tradeoff.csv"):
         provenance.audit([fig])
+    car = provenance.sidecar(table)  # edit the table and forge its own record to match: the figure's record knows
+    record = car.read_bytes()
+    forged = json.loads(record)
+    forged["output_sha256"] = provenance.sha256(table)
+    car.write_text(json.dumps(forged))
+    with pytest.raises(provenance.AuditError, match="tradeoff.csv: content differs from the file"):
+        provenance.audit([table])
     table.write_bytes(backup)
+    car.write_bytes(record)
+    assert provenance.audit([table])
     with h5py.File(next((work / "results/metrics").rglob("*.h5")), "r") as f:
         assert json.loads(f.attrs["provenance"])["rule"] == "metrics"

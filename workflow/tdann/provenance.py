@@ -3,8 +3,8 @@
 Every file a pipeline step writes gets a record: the rule, wildcards, inputs with their sha256, params, the config
 subset the step used, the git commit and dirty flag, package versions, host, device, random seeds, start and end time,
 and the output's own sha256. The record is a JSON sidecar ``<file>.prov.json``; HDF5 outputs also carry it as the
-root attribute ``provenance`` (written before the file's checksum is taken). Snakemake stores no output checksums
-(REFERENCE.md section 8), so this record is what ``tdann audit`` checks.
+root attribute ``provenance`` (written before the file's checksum is taken). Snakemake's metadata hold no output
+checksums, so these records, chained to one another by their own checksums, are what ``tdann audit`` checks.
 """
 
 from __future__ import annotations
@@ -141,15 +141,20 @@ def _paths(value: Any) -> list[str]:
 
 
 def make_record(rule: str, wildcards: Mapping, inputs: Mapping[str, Any], params: Mapping, config: Mapping,
-                seeds: Mapping[str, int], start: float, end: float) -> dict[str, Any]:
-    """Build a record (without the output checksum). Inputs are hashed now; folders hash their files."""
+                seeds: Mapping[str, int], start: float, end: float, results: str | None = None) -> dict[str, Any]:
+    """Build a record (without the output checksum). Inputs are hashed now (folders hash their files; a store's
+    hash comes from its own record when that is newer than the file, see :func:`digest`), and an input that has a
+    record is chained to it by the record's sha256, so that a record rewritten later is detected."""
     hashed = {}
     for name, value in inputs.items():
         for p in _paths(value):
             if os.path.exists(p):
-                hashed[p] = {"name": name, "sha256": sha256(p)}
+                hashed[p] = {"name": name, "sha256": digest(p)}
+                if sidecar(p).exists():
+                    hashed[p]["record_sha256"] = sha256(sidecar(p))
     return {
         "rule": rule,
+        "results": results,
         "wildcards": _plain(wildcards),
         "inputs": hashed,
         "params": _plain(params),
@@ -197,10 +202,88 @@ def _inputs(path: str, rec: dict[str, Any]) -> list[tuple[str, dict]]:
     return [(p if os.path.isabs(p) or not base else os.path.join(base, p), meta) for p, meta in rec["inputs"].items()]
 
 
+def is_source(path: str | Path) -> bool:
+    """Workflow source code: a file under ``workflow/`` of a checkout (a folder holding a ``Snakefile``). Source
+    code is the only input a step may have that no step wrote; raw data enter through the dataset step."""
+    path = Path(path).resolve()
+    for parent in path.parents:
+        if parent.name == "workflow" and (parent.parent / "Snakefile").is_file():
+            return path.is_file()
+    return False
+
+
+class _Hashes(dict):
+    """sha256 per path, computed once per audit."""
+
+    def __missing__(self, path: str) -> str:
+        self[path] = sha256(path)
+        return self[path]
+
+
+def _results_root(path: str, rec: dict[str, Any]) -> Path | None:
+    """The results folder of the run that wrote ``path`` (None for records that do not name it)."""
+    results = rec.get("results")
+    if not results:
+        return None
+    if os.path.isabs(results):
+        return Path(results)
+    out, name = os.path.abspath(path), os.path.normpath(rec.get("output", ""))
+    if name and not os.path.isabs(name) and out.endswith(os.sep + name):
+        return Path(out[: -len(name)]) / results
+    return None
+
+
+def _consumers(path: str, rec: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(record path, input entry) of every record in the run's results folder that names ``path`` as an input."""
+    root = _results_root(path, rec)
+    if root is None or not root.is_dir():
+        return []
+    target = os.path.abspath(path)
+    found = []
+    for car in root.rglob(f"*{SIDECAR_SUFFIX}"):
+        try:
+            other = json.loads(car.read_text())
+        except (OSError, ValueError):
+            continue
+        out = str(car)[: -len(SIDECAR_SUFFIX)]
+        for inp, meta in _inputs(out, other):
+            if os.path.abspath(inp) == target:
+                found.append((out, meta))
+    return found
+
+
 def audit(paths: list[str | Path]) -> list[str]:
-    """Walk records back to raw data, recomputing checksums. Returns the files checked; raises on the first mismatch."""
+    """Prove the chain of each file back to raw data; returns the files checked, raises AuditError on the first fault.
+
+    * every audited file must have a record, and its content must match the record's checksum;
+    * every input named in a record must exist with the recorded checksum; an input that had a record when it was
+      consumed must still have that very record (records are chained by their own sha256), and is audited in turn;
+    * an input without a record is accepted only if it is workflow source code (:func:`is_source`): the chain ends
+      at the dataset steps, whose records hold the configured dataset entry;
+    * every other record in the run's results folder that names an audited file as its input must agree with the
+      file's content and record, so a file edited together with its own record is caught where anything used it.
+
+    What it cannot detect: a forger who rewrites every record of a chain consistently (there is no signing key).
+    """
+    hashes = _Hashes()
     checked: list[str] = []
     seen: set[str] = set()
+    for p in map(str, paths):
+        if not os.path.exists(p):
+            raise AuditError(f"{p}: file is missing")
+        if not sidecar(p).exists():
+            raise AuditError(f"{p}: no provenance record ({sidecar(p).name} missing): only a file a pipeline step "
+                             "wrote can be audited, and a result without its record cannot be trusted")
+        rec = read(p)
+        for consumer, meta in _consumers(p, rec):
+            crec = read(consumer) if os.path.exists(consumer) else None
+            if crec is None or hashes[consumer] != crec.get("output_sha256"):
+                continue  # a stale record (its file was deleted or remade): it vouches for nothing
+            if meta.get("sha256") != hashes[p]:
+                raise AuditError(f"{p}: content differs from the file {consumer} was made from (its record holds "
+                                 "another sha256): the file was altered after use, or the consumer is out of date")
+            if "record_sha256" in meta and meta["record_sha256"] != hashes[str(sidecar(p))]:
+                raise AuditError(f"{p}: its provenance record was rewritten after {consumer} was made from it")
     todo = [str(p) for p in paths]
     while todo:
         p = todo.pop(0)
@@ -209,20 +292,29 @@ def audit(paths: list[str | Path]) -> list[str]:
         seen.add(p)
         if not os.path.exists(p):
             raise AuditError(f"{p}: file is missing")
-        if not sidecar(p).exists():
-            checked.append(p)  # raw data or a config file: checked against its consumers' records only
-            continue
         rec = read(p)
-        if sha256(p) != rec["output_sha256"]:
+        if hashes[p] != rec["output_sha256"]:
             raise AuditError(f"{p}: content no longer matches its provenance record (sha256 changed)")
         for inp, meta in _inputs(p, rec):
             if not os.path.exists(inp):
                 raise AuditError(f"{inp}: input of {p} is missing")
-            if sha256(inp) != meta["sha256"]:
+            if hashes[inp] != meta["sha256"]:
                 raise AuditError(f"{inp}: content no longer matches the record of {p} (sha256 changed)")
-            todo.append(inp)
+            car = str(sidecar(inp))
+            if os.path.exists(car):
+                if "record_sha256" in meta and hashes[car] != meta["record_sha256"]:
+                    raise AuditError(f"{inp}: its provenance record was rewritten after {p} was made from it")
+                todo.append(inp)
+            elif "record_sha256" in meta:
+                raise AuditError(f"{inp}: its provenance record is missing (the record of {p} says it had one)")
+            elif is_source(inp):
+                checked.append(inp)
+                seen.add(inp)
+            else:
+                raise AuditError(f"{inp}: input of {p} has no provenance record and is not workflow source code; "
+                                 "raw data must enter through a dataset step")
         checked.append(p)
-    return checked
+    return list(dict.fromkeys(checked))
 
 
 def graph(paths: list[str | Path]) -> str:
@@ -237,7 +329,7 @@ def graph(paths: list[str | Path]) -> str:
             return
         shown.add(p)
         if not sidecar(p).exists():
-            lines.append(f"{pad}{p}  [source]")
+            lines.append(f"{pad}{p}  " + ("[workflow source]" if is_source(p) else "[no record]"))
             return
         rec = read(p)
         wc = ",".join(f"{k}={v}" for k, v in rec.get("wildcards", {}).items())
@@ -295,6 +387,8 @@ def step(smk: Any, config_keys: list[str] | None = None, seeds: Mapping[str, int
     torch = sys.modules.get("torch")  # scripts that use torch import it before step()
     if torch is not None:
         torch.set_num_threads(threads)
+    for out in _paths(list(smk.output)):  # Snakemake removed the old outputs; their records must go with them
+        sidecar(out).unlink(missing_ok=True)
     ctx: dict[str, Any] = {"seeds": dict(seeds or {})}
     if "seed" in ctx["seeds"]:
         seed_everything(int(ctx["seeds"]["seed"]))
@@ -315,6 +409,7 @@ def step(smk: Any, config_keys: list[str] | None = None, seeds: Mapping[str, int
         seeds=ctx["seeds"],
         start=start,
         end=end,
+        results=smk.config.get("results") if isinstance(smk.config, Mapping) else None,
     )
     for out in _paths(list(smk.output)):
         if os.path.exists(out):
