@@ -194,3 +194,25 @@ def test_config_readme_documents_every_schema_key():
     walk(schema)
     missing = sorted(k for k in keys if f"`{k}`" not in doc)
     assert not missing, f"config/README.md does not document {missing}"
+
+
+def test_a_second_clone_runs_its_own_library(tmp_path):
+    """The editable install points at this checkout; a job run from another clone must import that clone's tdann
+    (Snakemake tracks the clone's files), not the installed one."""
+    clone = tmp_path / "clone"
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for f in files:
+        if (ROOT / f).is_file():
+            (clone / f).parent.mkdir(parents=True, exist_ok=True)
+            (clone / f).write_bytes((ROOT / f).read_bytes())
+    mark = tmp_path / "imported.txt"
+    init = clone / "workflow/tdann/__init__.py"
+    marker = "\nimport os as _os\nopen(%r, 'a').write('%%d %%s\\n' %% (_os.getpid(), __file__))\n" % str(mark)
+    init.write_text(init.read_text() + marker)
+    (clone / "small.yaml").write_text(yaml.safe_dump({"datasets": {"deadleaves": {"n_images": 4, "size": 24}}}))
+    out = snakemake("--cores", "1", "--configfile", "small.yaml", "--", "results/data/deadleaves", cwd=clone)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    lines = [line.split(" ", 1) for line in mark.read_text().splitlines()]
+    assert {path for _, path in lines} == {str(init)}
+    assert len({pid for pid, _ in lines}) >= 2, lines  # Snakemake itself and the job's script process

@@ -1,13 +1,23 @@
 # Shared helpers: result paths, wildcard constraints, the model sweep and which sheet goes with which model.
+import ast
 import copy
 import os
 import sys
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import update_config
 
-sys.path.insert(
-    0, os.path.join(workflow.basedir, "workflow")
-)  # this checkout's library
+# The library of this checkout, for this process and every script job (PYTHONPATH is inherited, and it precedes an
+# editable install, which may point at another clone while Snakemake tracks this clone's files).
+LIBRARY_ROOT = os.path.join(os.path.abspath(workflow.basedir), "workflow")
+sys.path.insert(0, LIBRARY_ROOT)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [LIBRARY_ROOT]
+    + [
+        p
+        for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+        if p and p != LIBRARY_ROOT
+    ]
+)
 from tdann import naming
 
 R = config["results"]
@@ -29,15 +39,41 @@ wildcard_constraints:
     model=naming.MODEL_PATTERN,
 
 
-fmt_alpha = (
-    naming.format_alpha
-)  # 0.25 -> '0.25', 1e-5 -> '0.00001': the alpha wildcard's spelling
+# 0.25 -> '0.25', 1e-5 -> '0.00001': the alpha wildcard's spelling
+fmt_alpha = naming.format_alpha
+
+
+def _lib_imports(module):
+    """tdann modules that ``module`` imports (``from . import x``, ``from .x import``, ``from tdann(.x) import``)."""
+    path = os.path.join(workflow.basedir, LIB, f"{module}.py")
+    found = set()
+    for node in ast.walk(ast.parse(open(path).read(), path)):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        mod = node.module or ""
+        if (node.level == 1 and not mod) or mod == "tdann":
+            found |= {a.name for a in node.names}
+        elif node.level == 1 or mod.startswith("tdann."):
+            found.add(mod.removeprefix("tdann.").split(".")[0])
+    return {
+        m
+        for m in found
+        if os.path.exists(os.path.join(workflow.basedir, LIB, f"{m}.py"))
+    }
 
 
 def lib(*modules):
-    """Library modules a script imports, declared as inputs so that editing them reruns the step."""
+    """Library modules a script imports and, transitively, everything they import: declared as inputs so that
+    editing any of them reruns the step."""
+    seen, todo = set(), list(modules)
+    while todo:
+        m = todo.pop()
+        if m not in seen:
+            seen.add(m)
+            todo += sorted(_lib_imports(m) - seen)
     return [
-        os.path.relpath(os.path.join(workflow.basedir, LIB, f"{m}.py")) for m in modules
+        os.path.relpath(os.path.join(workflow.basedir, LIB, f"{m}.py"))
+        for m in sorted(seen)
     ]
 
 
