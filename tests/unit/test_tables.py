@@ -73,17 +73,19 @@ def test_the_settings_sweep_names_the_variant_where_a_map_emerged_and_its_cost()
     assert table.loc["base", "train_seconds"] == 20.0 and table.loc["keep_stem", "n_seeds"] == 3
 
 
-def tuning_metrics() -> pd.DataFrame:
+def tuning_metrics(untrained_lambda: float = 3.0) -> pd.DataFrame:
+    """Column spacing 3 mm on a 1 mm grid (resolved) unless ``untrained_lambda`` says otherwise."""
     rows = []
     for seed, (n, ok) in enumerate(((3, 1), (5, 1), (4, 1))):
         for model, dsi in ((f"a25_s{seed}", 0.5 + 0.01 * seed), (f"a0_s{seed}", 0.2)):
             for metric, value in (("dir_mean_dsi", dsi), ("dir_pinwheels", n), ("dir_area_lambda2", 2.0),
-                                  ("dir_lambda_fit_ok", ok)):
+                                  ("dir_lambda_fit_ok", ok), ("dir_lambda_mm", 3.0), ("grid_spacing_mm", 1.0)):
                 rows.append(dict(stream="dorsal", model=model, layer="layer3.1", stimset="drifting", metric=metric,
                                  value=value))
     # the untrained network: one seed's spacing could not be measured (its 50 pinwheels must not count)
     for seed, (n, ok) in enumerate(((6, 1), (50, 0), (2, 1))):
-        for metric, value in (("dir_pinwheels", n), ("dir_area_lambda2", 2.0), ("dir_lambda_fit_ok", ok)):
+        for metric, value in (("dir_pinwheels", n), ("dir_area_lambda2", 2.0), ("dir_lambda_fit_ok", ok),
+                              ("dir_lambda_mm", untrained_lambda), ("grid_spacing_mm", 1.0)):
             rows.append(dict(stream="dorsal", model=f"untrained-swapopt_s{seed}", layer="layer3.1",
                              stimset="drifting", metric=metric, value=value))
     return pd.DataFrame(rows)
@@ -120,6 +122,13 @@ def test_pinwheel_density_is_pooled_over_seeds_with_a_poisson_interval():
     assert row["ci_low"] == pytest.approx(6.2006 / 6, rel=1e-3) and row["pi_inside"]  # Garwood, N = 12
     untrained = p.loc["untrained (swapopt)"]
     assert (untrained["pinwheels"], untrained["n_seeds"]) == (8, 2) and untrained["density"] == pytest.approx(2.0)
+
+
+def test_pinwheels_of_a_spacing_the_grid_cannot_resolve_do_not_count():
+    """A fitted spacing of 2 grid spacings is the grid's Nyquist limit, not a measurement (4 x 4 MT-like layers)."""
+    p = tables.pinwheels(tuning_metrics(untrained_lambda=2.0), [0.0, 25.0], [0, 1, 2], "swapopt", CFG)
+    untrained = p[p["area"] == "MT"].set_index("model").loc["untrained (swapopt)"]
+    assert untrained["n_seeds"] == 0 and np.isnan(untrained["density"])
 
 
 def probe_rows(model: str, acc: float, lo: float, stream: str = "ventral", stimset: str = "categories") -> list[dict]:

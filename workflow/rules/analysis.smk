@@ -39,6 +39,7 @@ rule metrics:
     input:
         unpack(metrics_inputs),
         macaque=ringach_input(),
+        lib=lib("metrics", "positions", "stimuli", "h5io"),
     output:
         maps=f"{R}/metrics/{{stream}}/{{model}}.h5",
         table=f"{R}/metrics/{{stream}}/{{model}}.csv",
@@ -65,6 +66,7 @@ rule metrics_table:
             stream=STREAMS,
             model=analysis_models(),
         ),
+        lib=lib("tables"),
         evals=expand(
             f"{R}/models/{{stream}}/{{run}}/eval.json",
             stream=STREAMS,
@@ -101,6 +103,7 @@ rule results_table:
         metrics=f"{R}/tables/metrics.csv",
         learning=f"{R}/tables/learning.csv",
         tradeoff=f"{R}/tables/tradeoff.csv",
+        lib=lib("tables"),
     output:
         table=report(
             f"{R}/tables/results.csv",

@@ -51,7 +51,7 @@ rule fig_spiking:
         tuning=f"{R}/spiking/speed_tuning.csv",
         comparison=f"{R}/spiking/comparison.csv",
         disks=f"{R}/stimuli/disks.h5",
-        lib=lib("figures", "spiking"),
+        lib=lib("figures", "spiking", "stimuli"),
     output:
         png=report(
             f"{R}/figures/spiking_speed_channels.png",

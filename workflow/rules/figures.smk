@@ -56,6 +56,10 @@ rule fig_mt_direction:
             f"{R}/metrics/dorsal/a{fmt_alpha(config['sweep']['main_alpha'])}_s{{seed}}.h5",
             seed=config["sweep"]["seeds"],
         ),
+        untrained=expand(
+            f"{R}/metrics/dorsal/untrained-{config['sweep']['positions']}_s{{seed}}.h5",
+            seed=config["sweep"]["seeds"],
+        ),
         learning=f"{R}/tables/learning.csv",
         lib=lib("figures", "naming"),
     output:
@@ -176,6 +180,7 @@ rule fig_training_curves:
 rule fig_emergence:
     input:
         verdicts=f"{R}/tables/emergence.csv",
+        tests=f"{R}/tables/results.csv",
         metrics=f"{R}/tables/metrics.csv",
         learning=f"{R}/tables/learning.csv",
         lib=lib("figures", "naming", "tables"),

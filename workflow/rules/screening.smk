@@ -59,7 +59,7 @@ rule fig_screening:
             layer=config["screening"]["layers"][w.stream],
         ),
         store=lambda w: train_store(w.stream),
-        lib=lib("figures"),
+        lib=lib("data", "figures", "screening"),
     output:
         png=report(
             f"{R}/figures/{{stream}}_screening.png",

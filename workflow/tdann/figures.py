@@ -1,7 +1,8 @@
-"""Plotting helpers shared by the figure scripts: angle maps with pinwheels, colour wheels, curves, saving.
+"""Plotting helpers shared by the figure scripts: angle and strength maps, smoothness curves with their controls,
+saving.
 
-Every figure is meant to be readable on its own: titles, units (mm, degrees), colour bars, cyclic colour maps for
-angles. Angles come from the complex maps of ``tdann.metrics`` (orientation: r e^{2i theta}; direction:
+Every figure is meant to be readable on its own: titles, units (mm, degrees), a colour bar on every map, an
+isoluminant cyclic colour map for angles (tuning strength in its own map). Angles come from the complex maps of ``tdann.metrics`` (orientation: r e^{2i theta}; direction:
 r e^{i theta}).
 """
 
@@ -20,6 +21,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from .metrics import spacing_resolved  # noqa: E402
 
 
 def read_group(path: str | Path, group: str) -> dict[str, np.ndarray]:
@@ -42,41 +45,122 @@ def learning_note(learning_csv: str | Path, stream: str, model: str) -> str:
     return f" [did not learn: loss {row['task_loss_ratio'].iloc[0]:.2f} x chance]"
 
 
-def angle_map(ax: plt.Axes, zmap: np.ndarray, period: float, sheet_size: float, cmap: str = "twilight",
-              pinwheels: np.ndarray | None = None, title: str = "", strength: bool = True) -> Any:
-    """Show the angle of a complex map (period 180: orientation, 360: direction) on the sheet, in mm.
+#: the built-in angle colour map's name (``figures.angle_cmap``)
+ISOLUMINANT = "isoluminant"
 
-    With ``strength`` the brightness follows |z| (weakly tuned regions fade to black); pinwheels are white circles.
-    """
+
+def _lab_to_srgb(lightness: float, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """CIELAB (D65) -> sRGB in [0, 1], shape (n, 3)."""
+    fy = (lightness + 16.0) / 116.0
+    f = np.stack([fy + a / 500.0, np.full_like(a, fy), fy - b / 200.0])
+    t = np.where(f > 6 / 29, f**3, 3 * (6 / 29) ** 2 * (f - 4 / 29))
+    xyz = t * np.array([0.95047, 1.0, 1.08883])[:, None]
+    lin = np.array([[3.2406, -1.5372, -0.4986], [-0.9689, 1.8758, 0.0415], [0.0557, -0.2040, 1.0570]]) @ xyz
+    srgb = np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * np.abs(lin) ** (1 / 2.4) - 0.055)
+    return srgb.T
+
+
+def isoluminant_cmap(n: int = 256, lightness: float = 70.0, chroma: float = 35.0) -> Any:
+    """A cyclic colour map of constant CIELAB lightness: a circle of hue at L* = 70, chroma 35 (inside the sRGB
+    gamut at every hue). Every angle is equally bright, so a weakly tuned unit cannot pass for a particular angle,
+    as it can on twilight, whose dark end sits at 90 deg. Tuning strength is shown in its own map."""
+    from matplotlib.colors import ListedColormap
+
+    hue = np.linspace(0.0, 2 * np.pi, n, endpoint=False)
+    rgb = _lab_to_srgb(lightness, chroma * np.cos(hue), chroma * np.sin(hue))
+    if rgb.min() < 0 or rgb.max() > 1:
+        raise ValueError(f"L* {lightness}, chroma {chroma} leaves the sRGB gamut")
+    return ListedColormap(rgb, name=ISOLUMINANT)
+
+
+def angle_cmap(name: str) -> Any:
+    """The colour map ``figures.angle_cmap`` names: the built-in isoluminant one or any matplotlib map."""
+    if name == ISOLUMINANT:
+        return isoluminant_cmap()
+    try:
+        return matplotlib.colormaps[name]
+    except KeyError as err:
+        raise ValueError(f"figures.angle_cmap: unknown colour map {name!r}") from err
+
+
+def read_table(path: str | Path) -> Any:
+    """The tidy metrics table stored in a metrics HDF5 file (group ``table``)."""
+    import pandas as pd
+
+    with h5py.File(path, "r") as f:
+        cols = {k: v[()] for k, v in f["table"].items()}
+    return pd.DataFrame({k: [x.decode() if isinstance(x, bytes) else x for x in v] for k, v in cols.items()})
+
+
+def map_facts(path: str | Path, stimset: str, layer: str, prefix: str, sheet_size: float) -> dict[str, Any]:
+    """What a map panel must say about itself: the unit grid (units per side), the column spacing and whether it
+    was measured (:func:`tdann.metrics.spacing_resolved`, the pinwheel table's test)."""
+    t = read_table(path)
+    t = t[(t["stimset"] == stimset) & (t["layer"] == layer)]
+
+    def value(metric: str) -> float:
+        v = t.loc[t["metric"] == metric, "value"]
+        return float(v.iloc[0]) if len(v) else float("nan")
+
+    spacing, lam = value("grid_spacing_mm"), value(prefix + "lambda_mm")
+    return {"grid": round(sheet_size / spacing) if spacing > 0 else float("nan"), "grid_spacing_mm": spacing,
+            "lambda_mm": lam, "spacing_measured": spacing_resolved(value(prefix + "lambda_fit_ok"), lam, spacing)}
+
+
+def angle_map(ax: plt.Axes, zmap: np.ndarray, period: float, sheet_size: float, cmap: Any,
+              pinwheels: np.ndarray | None = None, title: str = "") -> Any:
+    """Show the preferred angle of a complex map (period 180: orientation, 360: direction) on the sheet, in mm, in
+    hue only (strength: :func:`strength_map`); ``pinwheels`` (mm) as white circles, drawn only where the caller has
+    a measured column spacing to give them meaning."""
     k = 360.0 / period
     angle = np.mod(np.degrees(np.angle(zmap)) / k, period)
     im = ax.imshow(angle, origin="lower", cmap=cmap, vmin=0, vmax=period, extent=(0, sheet_size, 0, sheet_size),
                    interpolation="nearest")
-    if strength:
-        mag = np.abs(zmap)
-        mag = mag / mag.max() if mag.max() > 0 else mag
-        rgba = im.to_rgba(angle)
-        rgba[..., :3] *= np.clip(mag, 0, 1)[..., None] ** 0.5
-        im.set_data(rgba)
     if pinwheels is not None and len(pinwheels):
-        ax.plot(pinwheels[:, 0], pinwheels[:, 1], "o", mfc="none", mec="white", ms=5, mew=1.2)
+        ax.plot(pinwheels[:, 0], pinwheels[:, 1], "o", mfc="none", mec="black", ms=5, mew=1.0)
     ax.set_xlabel("cortical x (mm)")
     ax.set_ylabel("cortical y (mm)")
     ax.set_title(title, fontsize=9)
     return im
 
 
-def colour_wheel(ax: plt.Axes, period: float, cmap: str = "twilight", label: str = "") -> None:
-    """A polar colour key for angles (0..period degrees)."""
-    theta = np.linspace(0, 2 * np.pi, 361)
-    r = np.linspace(0.5, 1.0, 2)
-    t, _ = np.meshgrid(theta, r)
-    ax.pcolormesh(theta, r, np.degrees(t) * period / 360.0, cmap=cmap, vmin=0, vmax=period, shading="auto")
-    ax.set_yticks([])
-    ticks = np.arange(0, 360, 90)
-    ax.set_xticks(np.radians(ticks))
-    ax.set_xticklabels([f"{t * period / 360:g}°" for t in ticks], fontsize=7)
-    ax.set_title(label, fontsize=8)
+def strength_map(ax: plt.Axes, zmap: np.ndarray, sheet_size: float, title: str = "") -> Any:
+    """Tuning strength |z| of the smoothed map, scaled to its maximum (0: untuned or cancelling neighbours)."""
+    mag = np.abs(zmap)
+    mag = mag / mag.max() if mag.max() > 0 else mag
+    im = ax.imshow(mag, origin="lower", cmap="Greys_r", vmin=0, vmax=1, extent=(0, sheet_size, 0, sheet_size),
+                   interpolation="nearest")
+    ax.set_xlabel("cortical x (mm)")
+    ax.set_ylabel("cortical y (mm)")
+    ax.set_title(title, fontsize=9)
+    return im
+
+
+def map_panels(fig: plt.Figure, pref_axes: Sequence[plt.Axes], strength_axes: Sequence[plt.Axes],
+               models: Sequence[tuple[str, dict, dict, str]], kind: str, period: float, sheet_size: float,
+               cmap: Any) -> None:
+    """Preference and strength maps of several models, each with its colour bar (all maps the same size).
+
+    ``models``: (label, metrics group arrays, :func:`map_facts`, learning note). ``kind`` is "orientation" or
+    "direction" (the arrays' prefix ``ori_`` / ``dir_``). Pinwheels are marked and counted only on maps whose
+    column spacing was measured; otherwise the title says so."""
+    prefix = kind[:3] + "_"
+    for ax, sax, (label, g, facts, note) in zip(pref_axes, strength_axes, models):
+        grid = facts.get("grid", float("nan"))
+        grid_txt = f"{int(grid)} x {int(grid)} units" if np.isfinite(grid) else "unit grid unknown"
+        if facts.get("spacing_measured"):
+            pins = g.get(prefix + "pinwheels_mm")
+            extra = (f"{len(g.get(prefix + 'pinwheel_charge', []))} pinwheels (o), "
+                     f"column spacing {facts['lambda_mm']:.2g} mm")
+        else:
+            pins, extra = None, "no column spacing measurable: pinwheels not marked"
+        head = f"{label}: preferred {kind}" + (f"\n{note.strip()}" if note else "")
+        im = angle_map(ax, g[prefix + "map"], period, sheet_size, cmap, pins, title=f"{head}\n{grid_txt}; {extra}")
+        cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
+        cb.set_label(f"{kind} (deg)")
+        cb.set_ticks(np.linspace(0, period, 5))
+        sim = strength_map(sax, g[prefix + "map"], sheet_size, title=f"{label}: tuning strength |z|")
+        fig.colorbar(sim, ax=sax, fraction=0.046, pad=0.03).set_label("|z| / max")
 
 
 def distance_curves(ax: plt.Axes, bins_mm: np.ndarray, curves: Sequence[np.ndarray], label: str, color: str,
@@ -87,7 +171,25 @@ def distance_curves(ax: plt.Axes, bins_mm: np.ndarray, curves: Sequence[np.ndarr
     ax.plot(bins_mm, mean, ls, color=color, label=f"{label} (n={len(arr)})")
     if len(arr) > 1:
         sd = np.nanstd(arr, axis=0)
-        ax.fill_between(bins_mm, mean - sd, mean + sd, color=color, alpha=0.2, lw=0)
+        ax.fill_between(bins_mm, mean - sd, mean + sd, color=color, alpha=0.15, lw=0)
+
+
+def smoothness_panel(ax: plt.Axes, bins_mm: np.ndarray,
+                     conditions: Sequence[tuple[str, str, Sequence[np.ndarray], Sequence[np.ndarray] | None]],
+                     chance: float, quantity: str) -> None:
+    """Smoothness curves, each condition beside its own shuffled-position null (same colour, dashed): a curve is
+    smooth only as far as it lies below *its* null. The axis starts at 0 and ends above chance (no truncation that
+    inflates a few degrees); the legend sits below the axes, off the data."""
+    for label, color, curves, shuffled in conditions:
+        distance_curves(ax, bins_mm, curves, label, color)
+        if shuffled is not None:
+            distance_curves(ax, bins_mm, shuffled, f"{label}, shuffled", color, "--")
+    ax.axhline(chance, color="0.5", lw=0.8, ls=":")
+    ax.text(bins_mm[-1], chance, f"chance {chance:g}°", ha="right", va="bottom", fontsize=7, color="0.4")
+    ax.set_ylim(0, chance * 1.15)
+    ax.set_xlabel("cortical distance (mm)")
+    ax.set_ylabel(f"|Δ preferred {quantity}| (deg)")
+    ax.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
 
 
 def save(fig: plt.Figure, outputs: Sequence[str], dpi: int = 150) -> None:

@@ -13,7 +13,7 @@ from scipy import stats
 
 from . import analysis
 from .naming import format_alpha, parse_model, run_name
-from .metrics import RINGACH_2002, probe_layer_of
+from .metrics import RINGACH_2002, probe_layer_of, spacing_resolved
 
 # (stream, area, layer config key, stimset, metric prefix): the maps the results table is about
 MAPS = (
@@ -273,7 +273,7 @@ def pinwheels(metrics: pd.DataFrame, alphas: list[float], seeds: list[int], posi
     """Pinwheel density per lambda^2 of the V1-like orientation and MT-like direction maps, pooled over seeds.
 
     Per map and model group (each alpha, the untrained network): the seeds whose lambda could be measured from the
-    map's spectrum, their pinwheel count and sheet area in lambda^2 (summed), the pooled density count / area with a
+    map's spectrum (``metrics.spacing_resolved``: a fit, and at least 3 grid spacings per column), their pinwheel count and sheet area in lambda^2 (summed), the pooled density count / area with a
     95% Poisson (Garwood) interval, the per-seed mean and SD, and whether pi lies inside the interval (pi per
     lambda^2: carnivore and primate orientation maps, and any Gaussian random field with a narrow isotropic spectrum,
     REFERENCE.md section 4). A handful of pinwheels gives a wide
@@ -289,8 +289,11 @@ def pinwheels(metrics: pd.DataFrame, alphas: list[float], seeds: list[int], posi
         for group, models in groups:
             got = [(_value(metrics, stream, m, layer, stimset, prefix + "pinwheels"),
                     _value(metrics, stream, m, layer, stimset, prefix + "area_lambda2"),
-                    _value(metrics, stream, m, layer, stimset, prefix + "lambda_fit_ok")) for m in models]
-            got = np.array([(n, a) for n, a, ok in got if ok == 1 and np.isfinite(n) and a > 0]).reshape(-1, 2)
+                    spacing_resolved(_value(metrics, stream, m, layer, stimset, prefix + "lambda_fit_ok"),
+                                     _value(metrics, stream, m, layer, stimset, prefix + "lambda_mm"),
+                                     _value(metrics, stream, m, layer, stimset, "grid_spacing_mm")))
+                   for m in models]
+            got = np.array([(n, a) for n, a, ok in got if ok and np.isfinite(n) and a > 0]).reshape(-1, 2)
             count, area_l2 = float(got[:, 0].sum()), float(got[:, 1].sum())
             density = count / area_l2 if area_l2 > 0 else np.nan
             low = stats.chi2.ppf(0.025, 2 * count) / 2 / area_l2 if count > 0 else 0.0
