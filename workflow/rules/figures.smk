@@ -154,7 +154,7 @@ rule fig_training_curves:
             f"{R}/models/{w.stream}/{{run}}/train_log.csv",
             run=["pretrain"] + sweep_runs(),
         ),
-        lib=lib("figures"),
+        lib=lib("chance", "figures", "naming"),
     output:
         png=report(
             f"{R}/figures/{{stream}}_training_curves.png",
@@ -171,7 +171,14 @@ rule fig_training_curves:
         CONDA_ENV
     params:
         task=lambda w: stream_cfg(w.stream)["task"],
-        batch_size=lambda w: stream_cfg(w.stream)["train"]["batch_size"],
+        batch_sizes=lambda w: {
+            s: stream_cfg(w.stream)[s]["batch_size"] for s in ("pretrain", "train")
+        },
+        moco_k=lambda w: stream_cfg(w.stream)["optim"]["moco_k"],
+        moco_batch_negatives=lambda w: stream_cfg(w.stream)["optim"].get(
+            "moco_batch_negatives", False
+        ),
+        sl_kind=lambda w: stream_cfg(w.stream)["optim"]["sl_kind"],
         figures=config["figures"],
     script:
         "../scripts/fig_training_curves.py"

@@ -55,6 +55,8 @@ with step(snakemake, config_keys=["figures"]):
                 ax.axhline(float(u[key].mean()), color="0.4", ls=":", lw=1.2, label="untrained network")
                 if key.startswith("probe_"):
                     ax.set_ylim(0, 1)
+            lo, hi = ax.get_ylim()
+            ax.set_ylim(min(0.0, lo), hi)  # from zero: a truncated axis inflates differences of a few per cent
             ax.set_xticks(range(len(alphas)), [f"{a:g}" for a in alphas])
             ax.set_xlabel("α (categorical axis)")
             ax.set_ylabel(LABELS[key], fontsize=8)

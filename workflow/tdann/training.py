@@ -47,6 +47,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from .chance import chance_levels  # noqa: F401  (re-exported: training.chance_levels)
 from . import augment, losses, models, positions
 
 #: Exit code of a preempted run (EX_TEMPFAIL from sysexits.h): "try again later".
@@ -250,19 +251,6 @@ def scaled_lr(lr_per_256: float, batch_size: int) -> float:
     if not (math.isfinite(lr_per_256) and lr_per_256 > 0) or int(batch_size) < 1:
         raise TrainConfigError(f"lr_per_256 must be > 0 and batch_size >= 1, got {lr_per_256!r}, {batch_size!r}")
     return float(lr_per_256) * int(batch_size) / 256.0
-
-
-def chance_levels(batch_size: int) -> dict[str, float]:
-    """Chance values of the held-out contrastive measure of :func:`evaluate` for ``batch_size`` pairs.
-
-    Each of the 2B views must find its partner among the 2B - 1 others: identical (collapsed) or random embeddings
-    give NT-Xent ``ln(2B - 1)`` and top-1 ``1 / (2B - 1)``. MoCo's training loss has its own
-    chance ``ln(K + 1)`` against K queued keys; the held-out measure is the same in-batch one for both tasks.
-    """
-    n = 2 * int(batch_size) - 1
-    if n < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    return {"task_loss_chance": math.log(n), "task_top1_chance": 1.0 / n}
 
 
 #: A trained model "learnt" only if its held-out task loss is below this fraction of chance (issue 16).
