@@ -12,15 +12,37 @@ from tdann import data, figures, screening
 from tdann.provenance import step
 
 
-def show(ax, x, title=""):
-    """x: (3, H, W) or (3, T, H, W) in [0, 1]; clips show their middle frame."""
+def show(ax, x, title="", warn=False):
+    """x: (3, H, W) or (3, T, H, W) in [0, 1]; clips show their middle frame. ``warn``: a title in red, framed."""
     x = np.asarray(x)
     if x.ndim == 4:
         x = x[:, x.shape[1] // 2]
     ax.imshow(np.clip(np.moveaxis(x, 0, -1), 0, 1))
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(title, fontsize=6)
+    ax.set_title(title, fontsize=6, color="firebrick" if warn else "black")
+    if warn:
+        for spine in ax.spines.values():
+            spine.set_edgecolor("firebrick")
+            spine.set_linewidth(1.5)
+
+
+def mei_title(pole, param, value, best_natural, worst_natural):
+    """A synthesised input is a result only if it beats the natural inputs: an MEI below the best natural input
+    (or at 0) and an LEI above the worst one failed its optimisation, and say so."""
+    if pole == "mei" and (value <= 0 or value < best_natural):
+        return f"MEI {param}: {value:.2f}\n< best natural {best_natural:.2f}: failed", True
+    if pole == "lei" and value > worst_natural:
+        return f"LEI {param}: {value:.2f}\n> worst natural {worst_natural:.2f}: failed", True
+    if pole == "lei" and value <= 0:
+        return f"LEI {param}: {value:.2f} (silent: ties)", False
+    return f"{pole.upper()} {param}: {value:.2f}", False
+
+
+def lai_title(c, values):
+    """Post-ReLU units answer 0 to many inputs: a least activating input among ties is one of many."""
+    tied = int(np.sum(np.asarray(values) <= 0))
+    return f"LAI {c + 1}: {values[c]:.2f}" + (f" (1 of >= {tied} at 0)" if values[c] <= 0 and tied > 1 else "")
 
 
 with step(snakemake, config_keys=["figures", "screening"]):
@@ -52,12 +74,13 @@ with step(snakemake, config_keys=["figures", "screening"]):
             lai = data.store_items(store, scr["bottom_idx"][r][:2])
             for c in range(2):
                 show(fig.add_subplot(gs[row, 1 + c]), mai[c], f"MAI {c + 1}: {scr['top_val'][r][c]:.2f}")
-                show(fig.add_subplot(gs[row, 3 + c]), lai[c], f"LAI {c + 1}: {scr['bottom_val'][r][c]:.2f}")
+                show(fig.add_subplot(gs[row, 3 + c]), lai[c], lai_title(c, scr["bottom_val"][r]))
+            best, worst = float(np.max(scr["top_val"][r])), float(np.min(scr["bottom_val"][r]))
             for k, param in enumerate(params):
                 for m, pole in enumerate(("mei", "lei")):
                     g = f[f"{param}/{pole}"]
-                    show(fig.add_subplot(gs[row, 5 + 2 * k + m]), g["input"][j, 0],
-                         f"{pole.upper()} {param}: {g['activation'][j, 0]:.2f}")
+                    title, warn = mei_title(pole, param, float(g["activation"][j, 0]), best, worst)
+                    show(fig.add_subplot(gs[row, 5 + 2 * k + m]), g["input"][j, 0], title, warn)
             row += 1
         ax = fig.add_subplot(gs[row, : cols // 2])
         for j, unit in enumerate(f["units"][()]):
@@ -68,11 +91,14 @@ with step(snakemake, config_keys=["figures", "screening"]):
         ax.set_xlabel("rank: top-k then bottom-k", fontsize=6)
         ax.set_ylabel("response", fontsize=6)
         ax.set_title(f"{layer}: activation curves (dotted: mean over the store)", fontsize=7)
-        ax = fig.add_subplot(gs[row, cols // 2:])
-        ax.hist(scr["gini"], 20, alpha=0.6, label="Gini")
-        ax.hist(np.clip(scr["skew"], -5, 5) / 5, 20, alpha=0.6, label="skew / 5")
-        ax.set_title(f"{layer}: population statistics ({len(scr['units'])} units)", fontsize=7)
-        ax.legend(fontsize=6)
+        half = cols // 2 + (cols - cols // 2) // 2
+        for sl, key, label in ((slice(cols // 2, half), "gini", "Gini of responses (1 = one input only)"),
+                               (slice(half, cols), "skew", "skewness of responses")):
+            ax = fig.add_subplot(gs[row, sl])
+            ax.hist(scr[key], 20, color="0.4")
+            ax.set_xlabel(label, fontsize=6)
+            ax.set_ylabel("units", fontsize=6)
+            ax.set_title(f"{layer}: {len(scr['units'])} screened units", fontsize=7)
         row += 1
         if is_clip:
             mei = f["pixel/mei/input"][0, 0]
@@ -80,6 +106,7 @@ with step(snakemake, config_keys=["figures", "screening"]):
             for c in range(min(cols, t)):
                 show(fig.add_subplot(gs[row, c]), mei[:, c], f"MEI frame {c}")
             row += 1
-    fig.suptitle(f"{snakemake.wildcards.stream} stream: bidirectional screening", fontsize=10)
-    fig.tight_layout()
+    fig.suptitle(f"{snakemake.wildcards.stream} stream: bidirectional screening (red: synthesis failed to beat "
+                 "the natural inputs)", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.985))
     figures.save(fig, [snakemake.output.png, snakemake.output.pdf], snakemake.params.figures["dpi"])
