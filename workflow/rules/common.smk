@@ -10,13 +10,15 @@ from snakemake.utils import update_config
 # editable install, which may point at another clone while Snakemake tracks this clone's files).
 LIBRARY_ROOT = os.path.join(os.path.abspath(workflow.basedir), "workflow")
 sys.path.insert(0, LIBRARY_ROOT)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    [LIBRARY_ROOT]
-    + [
-        p
-        for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
-        if p and p != LIBRARY_ROOT
-    ]
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(
+        [LIBRARY_ROOT]
+        + [
+            p
+            for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+            if p and p != LIBRARY_ROOT
+        ]
+    )
 )
 from tdann import naming
 
