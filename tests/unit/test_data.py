@@ -92,8 +92,10 @@ class Server:
                 if self.path in server.drop_after:
                     body = body[: server.drop_after.pop(self.path)]
                     self.close_connection = True
-                self.wfile.write(body)
+                # counted before the write: the client may finish reading (and the test check the count) before
+                # this thread returns from write(), which made the resume tests flaky under load
                 server.bytes_served[self.path] += len(body)
+                self.wfile.write(body)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
