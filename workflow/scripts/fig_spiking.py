@@ -33,8 +33,13 @@ with step(snakemake, config_keys=["spiking", "figures"]):
         for c in range(n_ch):
             ax = axes[c + 1, col]
             surface = np.where(spikes[:, c].any(0), np.argmax(spikes[:, c][::-1], axis=0), np.nan)
-            ax.imshow(len(spikes) - surface, cmap="magma")
+            im = ax.imshow(len(spikes) - surface, cmap="magma", vmin=0, vmax=len(spikes))
             ax.set_title(f"channel {c}: {int(spikes[:, c].sum())} spikes", fontsize=7)
+            if not spikes[:, c].any():
+                ax.text(0.5, 0.5, "no spikes", transform=ax.transAxes, ha="center", va="center", fontsize=8,
+                        color="0.4")
+            if col == len(speeds) - 1:
+                fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03).set_label("last spike (step)", fontsize=7)
         for ax in axes[:, col]:
             ax.set_xticks([])
             ax.set_yticks([])
@@ -57,6 +62,14 @@ with step(snakemake, config_keys=["spiking", "figures"]):
     ax.legend(fontsize=6)
     for ax in axes[2:, -1]:
         ax.set_axis_off()
+    if n_ch > 1:
+        rising = all(np.all(np.diff(g.sort_values("speed")["spike_count"].to_numpy()) >= 0)
+                     for _, g in tuning.groupby("channel"))
+        note = ("Every channel's count rises with speed:\nthreshold detectors without inhibition\n"
+                "(spiking.inhibition = {:g}, surround = {:g})\nprefer the fastest disk by construction;\n"
+                "a preferred-speed match with MT\nneeds band-pass channels.").format(cfg["inhibition"], cfg["surround"]) \
+            if rising else "Channels are band-pass: counts do\nnot all rise with speed."
+        axes[2, -1].text(0.0, 0.9, note, transform=axes[2, -1].transAxes, va="top", fontsize=7)
     fig.suptitle("Spiking speed channels (LIF box neurons) on moving disks; time surfaces: brighter = later spike",
                  fontsize=9)
     fig.tight_layout()
