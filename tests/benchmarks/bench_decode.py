@@ -6,7 +6,7 @@ RGB: ``decode_clips`` decodes with decord, resizes, centre-crops and writes an l
 listed ``REPEAT`` times in one ``decode_clips`` call (and ffmpeg is run ``REPEAT`` times), so the decode
 worker's start-up is amortised as over a real shard; it is also timed on its own. Best of ``ROUNDS``.
 Bare decord (no resize, crop or store) is timed too, to show how busy the machine is.
-Goal: ratio decode_clips / ffmpeg >= 0.7. Reference (REFERENCE.md section 9): bare decord ~1,100 vs
+Goal: ratio decode_clips / ffmpeg >= 0.7. Reference (docs/reference.md §9): bare decord ~1,100 vs
 ffmpeg ~1,470 frames/s on bikes, ~550 vs ~400 on bigbuckbunny.
 
 Run: OMP_NUM_THREADS=1 PYTHONPATH=workflow .venv/bin/python tests/benchmarks/bench_decode.py

@@ -6,7 +6,7 @@ Run: ``OMP_NUM_THREADS=1 python tests/benchmarks/bench_spatial_loss.py [--rounds
 * dorsal: r3d_18 width 0.25, clips 3x8x32x32, batch 8 MoCo v2 (query + momentum key encoder).
 
 A step is forward + backward + SGD on pre-made views (augmentation is timed separately). Sheets use the sheet
-sizes of REFERENCE.md §1; three neighbourhood settings are timed: ``reference`` (REFERENCE.md widths, enlarged only
+sizes of docs/reference.md §1; three neighbourhood settings are timed: ``reference`` (docs/reference.md widths, enlarged only
 where a window would hold fewer than ~40 units at this small scale), ``config`` (the sheets of config/config.yaml,
 when its stream has the same model and input) and ``k500`` (windows as large as the cap of 500 units allows: the
 worst case). Timing rounds alternate between the two variants; medians are reported.
@@ -31,9 +31,9 @@ from tdann.losses import MoCo, ProjectionHead, SpatialLoss, nt_xent
 from tdann.models import LAYERS, FeatureTaps, build_model, layer_shapes
 from tdann.positions import init_sheets
 
-ALPHA = 0.25  # REFERENCE.md §1
-RF_OVERLAP = {"layer1": 0.1, "layer2": 0.2, "layer3": 0.4, "layer4": 0.8}  # REFERENCE.md §2
-# (sheet side mm, neighbourhood width mm), REFERENCE.md §1
+ALPHA = 0.25  # docs/reference.md §1
+RF_OVERLAP = {"layer1": 0.1, "layer2": 0.2, "layer3": 0.4, "layer4": 0.8}  # docs/reference.md §2
+# (sheet side mm, neighbourhood width mm), docs/reference.md §1
 VENTRAL = {
     "layer1": (2.4, 0.0475),
     "layer2": (36.75, 1.626),

@@ -7,8 +7,8 @@ Run: ``OMP_NUM_THREADS=1 PYTHONPATH=workflow python tests/benchmarks/bench_swapo
    :func:`tdann.swapopt.swap_window_reference` (one attempt at a time); prints attempts/s, the ratio and the final
    full-window SL of both for the same budget.
 2. End to end: :func:`tdann.swapopt.swapopt` on a synthetic paper-scale V1 layer (100,352 units, 640 stimuli,
-   REFERENCE.md section 1: 36.75 mm sheet), correlations included; projects the wall time of 50M attempts.
-Anchor: the original's inner loop makes 2,929 attempts/s on one core (REFERENCE.md section 9).
+   docs/reference.md §1: 36.75 mm sheet), correlations included; projects the wall time of 50M attempts.
+Anchor: the original's inner loop makes 2,929 attempts/s on one core (docs/reference.md §9).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import torch
 
 from tdann import swapopt as so
 
-ORIGINAL_ATTEMPTS_PER_S = 2929.0  # REFERENCE.md section 9
+ORIGINAL_ATTEMPTS_PER_S = 2929.0  # docs/reference.md §9
 N_UNITS, N_STIM, SHEET = 100_352, 640, 36.75  # paper-scale V1 (layer2.0, 128 x 28 x 28), 640 gratings
 
 
@@ -73,7 +73,7 @@ def kernel_bench(device: str, n_windows: int, n_ref: int, k: int = 500, attempts
 
     print(f"== kernel: {n_windows} windows x {k} units x {attempts} attempts, {N_STIM} stimuli, device {device}")
     print(f"reference (numpy, 1 attempt at a time): {ref_rate:10.0f} attempts/s  ({n_ref} windows)")
-    print(f"original (REFERENCE.md s9 anchor):      {ORIGINAL_ATTEMPTS_PER_S:10.0f} attempts/s")
+    print(f"original (docs/reference.md §9 anchor):      {ORIGINAL_ATTEMPTS_PER_S:10.0f} attempts/s")
     for dtype, (rate, acc, after, before) in results.items():
         same = int((acc[:n_ref] == ref_accepted).sum())
         print(f"fast {str(dtype):14s}: {rate:10.0f} attempts/s  ratio vs reference {rate / ref_rate:6.1f}x, "
@@ -133,7 +133,7 @@ def main() -> None:
     kernel_bench(args.device, args.windows, args.ref_windows)
     if args.device == "cpu":
         small_batch_bench()
-    # 3.0 mm: windows over 500 units (subsampled to 500); 1.626 mm: the paper's V1 width (REFERENCE.md section 1)
+    # 3.0 mm: windows over 500 units (subsampled to 500); 1.626 mm: the paper's V1 width (docs/reference.md §1)
     layer_bench(args.device, args.layer_windows, (3.0, 1.626))
 
 

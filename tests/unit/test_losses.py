@@ -12,7 +12,7 @@ from tdann.models import build_model
 
 
 def _np_sl(x: np.ndarray, pos: np.ndarray) -> tuple[float, float]:
-    """Reference SL_Rel and SL_Abs straight from REFERENCE.md §2 with numpy."""
+    """Reference SL_Rel and SL_Abs straight from docs/reference.md §2 with numpy."""
     r = np.corrcoef(x.T)
     d = 1.0 / (np.sqrt(((pos[:, None] - pos[None]) ** 2).sum(-1)) + 1.0)
     rows, cols = np.tril_indices(len(pos), k=-1)

@@ -216,3 +216,18 @@ def test_a_second_clone_runs_its_own_library(tmp_path):
     lines = [line.split(" ", 1) for line in mark.read_text().splitlines()]
     assert {path for _, path in lines} == {str(init)}
     assert len({pid for pid, _ in lines}) >= 2, lines  # Snakemake itself and the job's script process
+
+
+def test_citations_point_inside_the_repository():
+    """Docstrings cite docs/reference.md (the project's own reference), never a file a clone does not have."""
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    sections = set(re.findall(r"^## §(\d+)", (ROOT / "docs/reference.md").read_text(), re.M))
+    assert sections == {str(i) for i in range(1, 10)}
+    for f in files:
+        path = ROOT / f
+        if path.suffix not in (".py", ".smk", ".md", ".yaml", ".rst", ".txt") or not path.is_file():
+            continue
+        text = path.read_text(errors="ignore")
+        assert "REFERENCE" + ".md" not in text and "../" + "shared" not in text, f
+        for cited in re.findall(r"docs/reference\.md §(\d+)", text):
+            assert cited in sections, (f, cited)

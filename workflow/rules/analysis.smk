@@ -1,4 +1,4 @@
-# Screening on evaluation stimuli and the map metrics (REFERENCE.md sections 4-5).
+# Screening on evaluation stimuli and the map metrics (docs/reference.md §4-§5).
 
 
 # One responses job per model (all its evaluation sets in one process: a job's start-up, mostly importing torch,

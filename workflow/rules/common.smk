@@ -298,7 +298,7 @@ def variant_cfg(stream, variant):
 
 
 def sweep_stimset(stream):
-    """Stimuli the sweep measures on: gratings for images, drifting gratings for clips (REFERENCE.md section 4)."""
+    """Stimuli the sweep measures on: gratings for images, drifting gratings for clips (docs/reference.md §4)."""
     return "drifting" if stream_cfg(stream)["arch"] == "r3d_18" else "gratings"
 
 

@@ -1,4 +1,4 @@
-# Optional branches: spiking speed channels (norse, REFERENCE.md section 7) and the two-stream species model.
+# Optional branches: spiking speed channels (norse, docs/reference.md §7) and the two-stream species model.
 
 
 rule speed_channels:

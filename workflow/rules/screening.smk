@@ -1,4 +1,4 @@
-# Bidirectional screening (REFERENCE.md section 6): most / least activating natural inputs of every sampled unit
+# Bidirectional screening (docs/reference.md §6): most / least activating natural inputs of every sampled unit
 # (streaming top-k over the whole image or clip store) and synthesised most / least exciting inputs.
 
 

@@ -1,4 +1,4 @@
-# Stage 2, SwapOpt (REFERENCE.md section 3): responses of the alpha = 0 network -> per-layer position search ->
+# Stage 2, SwapOpt (docs/reference.md §3): responses of the alpha = 0 network -> per-layer position search ->
 # the sheet that stage 3 trains with. One job per (stream, layer), so a cluster runs layers in parallel.
 
 

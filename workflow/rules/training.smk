@@ -1,6 +1,6 @@
 # Cortical sheets and training: stage 1 (pretrain, alpha = 0) and stage 3 (task + alpha * spatial loss).
 # Resumable checkpoints live in results/runs/, which is not a declared output: Snakemake deletes the outputs of a
-# failed job, and a retry must find the checkpoint (REFERENCE.md section 8).
+# failed job, and a retry must find the checkpoint (docs/reference.md §8).
 
 
 rule init_sheet:

@@ -1,4 +1,4 @@
-"""Retinotopic positions and neighbourhoods of every tapped layer of a stream (REFERENCE.md section 2)."""
+"""Retinotopic positions and neighbourhoods of every tapped layer of a stream (docs/reference.md §2)."""
 
 from pathlib import Path
 

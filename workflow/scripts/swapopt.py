@@ -1,4 +1,4 @@
-"""SwapOpt on one layer: move units so that nearby units respond alike (REFERENCE.md section 3)."""
+"""SwapOpt on one layer: move units so that nearby units respond alike (docs/reference.md §3)."""
 
 from pathlib import Path
 

@@ -2,8 +2,8 @@
 
 Inputs are plain numpy: ``responses`` (S, N) = stimuli x units, a ``params`` DataFrame with one row
 per stimulus, ``positions`` (N, 2) in mm on the simulated cortical sheet. Angles are in degrees at the
-API and radians inside. Definitions follow REFERENCE.md §4 (map metrics) and §5 (MT anchors); the
-extra far-distance smoothness index and the preference spread follow the lessons of REFERENCE.md §9.
+API and radians inside. Definitions follow docs/reference.md §4 (map metrics) and §5 (MT anchors); the
+extra far-distance smoothness index and the preference spread follow the lessons of docs/reference.md §9.
 
 Map convention: a grid map ``m`` of side ``G`` pixels over a square sheet of side ``L`` mm has pixel
 ``m[i, j]`` centred at ``x = (j + 0.5) L / G``, ``y = (i + 0.5) L / G`` (row = y, column = x), with
@@ -223,7 +223,7 @@ def tuning_curves(
 
 
 def orientation_metrics(angles_deg: Any, curves: Any, fit: bool = True) -> pd.DataFrame:
-    """Orientation tuning per unit (REFERENCE.md §4).
+    """Orientation tuning per unit (docs/reference.md §4).
 
     Columns: ``pref_ori`` (deg in [0, 180), angle of ``sum r e^{2i theta}`` / 2),
     ``cv_ori = 1 - |sum r e^{2i theta}| / sum r``, ``peak_to_peak`` (max - min of the raw curve),
@@ -248,7 +248,7 @@ def orientation_metrics(angles_deg: Any, curves: Any, fit: bool = True) -> pd.Da
 
 
 def direction_metrics(angles_deg: Any, curves: Any, fit: bool = False) -> pd.DataFrame:
-    """Direction tuning per unit (REFERENCE.md §4); angles should cover the full circle.
+    """Direction tuning per unit (docs/reference.md §4); angles should cover the full circle.
 
     Columns: ``pref_dir`` (deg in [0, 360), angle of ``sum r e^{i theta}``), ``dsi_vector =
     |sum r e^{i theta}| / sum r``, ``cv_dir = 1 - dsi_vector``, ``dsi_classic = (R_pref - R_null) /
@@ -284,7 +284,7 @@ def direction_metrics(angles_deg: Any, curves: Any, fit: bool = False) -> pd.Dat
 
 
 def speed_tuning(speeds: Any, curves: Any, v0: float = 0.3, sigma0: float = 1.25) -> pd.DataFrame:
-    """Log-Gaussian speed tuning per unit (Nover et al. 2005; REFERENCE.md §5).
+    """Log-Gaussian speed tuning per unit (Nover et al. 2005; docs/reference.md §5).
 
     Fits ``R(v) = b + A exp(-(q(v) - q_p)^2 / (2 sigma^2))`` with ``q(v) = ln((|v| + v0) / v0)``;
     ``v0`` (same unit as ``speeds``; 0.3 deg/s in MT) is held fixed, ``sigma`` starts at ``sigma0``
@@ -321,7 +321,7 @@ def category_selectivity(
     labels: Sequence[str],
     categories: Sequence[str] = ("faces", "bodies", "characters", "places", "objects"),
 ) -> pd.DataFrame:
-    """Welch t of each unit for each category vs all other stimuli (REFERENCE.md §4, fLoc).
+    """Welch t of each unit for each category vs all other stimuli (docs/reference.md §4, fLoc).
 
     ``t = (m_in - m_out) / sqrt(v_in / n_in + v_out / n_out)`` with unbiased variances, identical to
     ``scipy.stats.ttest_ind(equal_var=False)``. Constant units (zero variance) get NaN, without
@@ -430,8 +430,8 @@ def smoothness(
     compute one curve and one index per set, and report the mean curve and the mean index (``index_all`` holds
     them); pairs farther than the last bin edge are dropped. Without it, all pairs (or ``max_pairs`` random ones).
 
-    REFERENCE.md §4: uses the top ``top_frac`` units by ``weights`` (tuning strength; all units if
-    None), ``index = (max(curve) - curve[0]) / max(curve)``. REFERENCE.md §9: also ``far_index`` =
+    docs/reference.md §4: uses the top ``top_frac`` units by ``weights`` (tuning strength; all units if
+    None), ``index = (max(curve) - curve[0]) / max(curve)``. docs/reference.md §9: also ``far_index`` =
     (mean of the last 3 bins - curve[0]) / that mean, less noisy on small sheets, and ``spread`` =
     1 - resultant length of ``e^{2 pi i v / period}`` (std for scalar maps), which exposes a collapse
     to one preference that the normalised indices hide. ``period`` is 180 (orientation), 360
@@ -574,7 +574,7 @@ def _kaschube(k: np.ndarray, a0: float, a1: float, a2: float, a3: float, a4: flo
 def column_spacing(zmap: Any, pixel_mm: float) -> dict[str, Any]:
     """Column spacing Lambda from the radially averaged power spectrum (Kaschube et al. 2010).
 
-    REFERENCE.md §4: fit ``a0 exp(-(k - a1)^2 / (2 a2^2)) + a3 + a4 k + a5 k^2`` to the spectrum of
+    docs/reference.md §4: fit ``a0 exp(-(k - a1)^2 / (2 a2^2)) + a3 + a4 k + a5 k^2`` to the spectrum of
     the square complex map (k in cycles per map side, power normalised to max 1);
     ``Lambda_mm = side_mm / a1`` with ``side_mm = G * pixel_mm``. If the fit fails or puts the
     peak below one cycle per map (a spacing larger than the map cannot be measured from it) or at
@@ -613,7 +613,7 @@ def column_spacing(zmap: Any, pixel_mm: float) -> dict[str, Any]:
 
 
 def pinwheels(zmap: Any, periodic: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Pinwheel centres and charges of a complex map (REFERENCE.md §4).
+    """Pinwheel centres and charges of a complex map (docs/reference.md §4).
 
     A pinwheel is where the zero contours of Re z and Im z cross, i.e. where the phase of z winds by
     +-2 pi around a grid plaquette (2 x 2 neighbouring pixels). The winding of each plaquette is the
@@ -668,7 +668,7 @@ def gaussian_random_field(size_px: int, k0: float, width: float, rng: RngLike = 
 
     Amplitude ``exp(-(|k| - k0)^2 / (2 width^2))`` on complex white noise, k in cycles per map, so
     the column spacing is ``size_px / k0`` pixels. Periodic; used to test Lambda and the pinwheel
-    density (pi per Lambda^2, REFERENCE.md §4).
+    density (pi per Lambda^2, docs/reference.md §4).
     """
     if size_px < 8 or not 0 < k0 < size_px / 2 or width <= 0:
         raise ValueError(f"need size_px >= 8, 0 < k0 < size_px/2, width > 0; got {size_px}, {k0}, {width}")
@@ -694,7 +694,7 @@ def category_patches(
     max_area: float = 4500.0,
     min_units: int = 10,
 ) -> tuple[list[dict[str, Any]], np.ndarray]:
-    """Category-selective patches of a VTC sheet (REFERENCE.md §4).
+    """Category-selective patches of a VTC sheet (docs/reference.md §4).
 
     The t map is smoothed on the grid (Gaussian window, ``sigma_mm`` = 2.4 mm; NaN units skipped),
     thresholded at ``t > threshold``; 4-connected components with ``min_area`` <= area <= ``max_area``
@@ -723,7 +723,7 @@ def category_patches(
 
 
 def selectivity_rsm(t_maps: Any) -> np.ndarray:
-    """(C, C) Pearson correlation between smoothed selectivity maps (REFERENCE.md §4).
+    """(C, C) Pearson correlation between smoothed selectivity maps (docs/reference.md §4).
 
     ``t_maps`` is an array (C, ...) or a mapping name -> map (order kept). Pixels that are NaN in
     any map are dropped.
@@ -763,7 +763,7 @@ def wiring_length(
     thr_mm: float,
     rng: RngLike = 0,
 ) -> float:
-    """Wiring length between the active units of a source and a target layer (REFERENCE.md §4).
+    """Wiring length between the active units of a source and a target layer (docs/reference.md §4).
 
     Each layer's active units (boolean masks) are clustered with k-means, k growing until the
     inertia is <= N thr_mm^2; source and target centroids are matched one-to-one with
@@ -797,7 +797,7 @@ def orientation_direction_relation(
     max_pairs: int = 200_000,
     rng: RngLike = None,
 ) -> dict[str, Any]:
-    """Do opposite directions share an orientation domain? (REFERENCE.md §5, Albright 1984).
+    """Do opposite directions share an orientation domain? (docs/reference.md §5, Albright 1984).
 
     Among unit pairs closer than ``radius_mm``, "opposite" pairs have |delta dir| >= 180 -
     ``opposite_tol`` deg. Compares their |delta ori| (period 180) with that of all nearby pairs:

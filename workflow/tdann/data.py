@@ -7,7 +7,7 @@
 * ``fetch_dataset``: one ``datasets:`` config entry (kinds url, local, packaged, synthetic) -> a folder with
   a ``manifest.csv`` (file, kind, source, sha256).
 * ``build_image_store`` / ``ImageStore``: random crops of photos plus frames of videos as an HDF5 image store
-  split into train / val by source file (REFERENCE.md section 1: the ventral model trains on natural images).
+  split into train / val by source file (docs/reference.md §1: the ventral model trains on natural images).
 """
 
 from __future__ import annotations

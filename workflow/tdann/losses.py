@@ -1,6 +1,6 @@
 """Losses: the spatial loss (SL_Rel / SL_Abs), SimCLR NT-Xent with its projection head, and MoCo v2.
 
-Total loss of a topographic model (REFERENCE.md §1): ``L = L_task + sum_k alpha_k * SL_k`` over the tapped blocks.
+Total loss of a topographic model (docs/reference.md §1): ``L = L_task + sum_k alpha_k * SL_k`` over the tapped blocks.
 """
 
 from __future__ import annotations
@@ -41,13 +41,13 @@ def _pearson(a: Tensor, b: Tensor, eps: float) -> Tensor:
 
 
 def _inv_dist(pos: Tensor) -> Tensor:
-    """``D = 1 / (d + 1)`` for positions (..., k, 2) in mm -> (..., k, k) (REFERENCE.md §2)."""
+    """``D = 1 / (d + 1)`` for positions (..., k, 2) in mm -> (..., k, k) (docs/reference.md §2)."""
     diff = pos.unsqueeze(-2) - pos.unsqueeze(-3)
     return 1.0 / (torch.sqrt((diff * diff).sum(-1)) + 1.0)
 
 
 def sl_rel(responses: Tensor, positions: Tensor, eps: float = 1e-8) -> Tensor:
-    """SL_Rel of one neighbourhood (REFERENCE.md §2): ``(1 - pearson(r_tri, D_tri)) / 2``, in [0, 1].
+    """SL_Rel of one neighbourhood (docs/reference.md §2): ``(1 - pearson(r_tri, D_tri)) / 2``, in [0, 1].
 
     ``responses`` (B, k): the k units' responses to a batch; ``positions`` (k, 2) mm. ``r`` is the unit-by-unit
     Pearson correlation across the batch, ``D = 1 / (d + 1)``; both are taken as lower triangles without diagonal.
@@ -60,7 +60,7 @@ def sl_rel(responses: Tensor, positions: Tensor, eps: float = 1e-8) -> Tensor:
 
 
 def sl_abs(responses: Tensor, positions: Tensor, eps: float = 1e-8) -> Tensor:
-    """SL_Abs of one neighbourhood (REFERENCE.md §2, older form): ``mean |r_tri - D_tri|``."""
+    """SL_Abs of one neighbourhood (docs/reference.md §2, older form): ``mean |r_tri - D_tri|``."""
     k = responses.shape[1]
     tri = _tri_index(k, responses.device)
     r = _corr_tri(responses.unsqueeze(0), tri, eps)[0]
@@ -213,7 +213,7 @@ class SpatialLoss(nn.Module):
 
 
 class ProjectionHead(nn.Module):
-    """SimCLR projection MLP ``in_dim -> hidden -> out`` with ReLU (512-512-128 for ResNet-18, REFERENCE.md §1).
+    """SimCLR projection MLP ``in_dim -> hidden -> out`` with ReLU (512-512-128 for ResNet-18, docs/reference.md §1).
 
     ``batch_norm`` adds BatchNorm1d after the hidden layer (SimCLR v2 style); off by default, as in SimCLR v1.
     """
@@ -231,7 +231,7 @@ class ProjectionHead(nn.Module):
 
 
 def nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.1) -> tuple[Tensor, Tensor]:
-    """SimCLR NT-Xent over the 2B projections of two views (temperature 0.1, REFERENCE.md §1).
+    """SimCLR NT-Xent over the 2B projections of two views (temperature 0.1, docs/reference.md §1).
 
     Sample i of view 1 and sample i of view 2 are positives; the other 2B - 2 samples are negatives. Returns the
     mean loss over all 2B anchors and top1 = fraction of anchors whose positive is their most similar sample.
@@ -253,7 +253,7 @@ def nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.1) -> tuple[Tensor, T
 
 
 class MoCo(nn.Module):
-    """MoCo v2 (REFERENCE.md §1): query / momentum key encoders, MLP heads, a queue of K negative keys.
+    """MoCo v2 (docs/reference.md §1): query / momentum key encoders, MLP heads, a queue of K negative keys.
 
     ``encoder_q`` must have ``embed(x) -> (B, embed_dim)`` (see ``tdann.models``); the heads map the embedding to
     ``dim`` (MLP ``embed_dim -> embed_dim -> dim`` with ``mlp``, else one linear layer). ``encoder_k`` is a deep

@@ -1,8 +1,8 @@
-"""Per-layer map measurements of one model: what the metrics rule computes (REFERENCE.md sections 4-5).
+"""Per-layer map measurements of one model: what the metrics rule computes (docs/reference.md §4-§5).
 
 For every tapped layer and evaluation stimulus set, the tuning of each unit (``tdann.analysis``) is laid on the
 layer's cortical sheet and measured: smoothness against cortical distance (with the shuffled-position null and the
-spread of preferences, REFERENCE.md section 9), the smoothed preference map, its column spacing Lambda, pinwheels and
+spread of preferences, docs/reference.md §9), the smoothed preference map, its column spacing Lambda, pinwheels and
 their density per Lambda^2; for category images the Welch t maps, patches and their RSM. Results come back as a tidy
 table (one row per layer x stimulus set x metric) and a dict of arrays for the HDF5 file.
 """
@@ -195,7 +195,7 @@ def direction_layer(responses: np.ndarray, params: pd.DataFrame, positions: np.n
 
 def speed_layer(responses: np.ndarray, params: pd.DataFrame,
                 pref_dir: np.ndarray) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """Speed tuning at each unit's preferred direction (log-Gaussian fit, REFERENCE.md section 5)."""
+    """Speed tuning at each unit's preferred direction (log-Gaussian fit, docs/reference.md §5)."""
     directions = np.unique(params["direction"].to_numpy(dtype=float))
     nearest = directions[np.argmin(np.abs(np.angle(np.exp(1j * np.radians(pref_dir[:, None] - directions[None])))),
                                    axis=1)]

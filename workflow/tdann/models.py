@@ -1,7 +1,7 @@
 """Backbones of the two topographic models, hooks to read their block outputs, and weight loading.
 
-* ``resnet18``: the 2D ResNet-18 of the ventral TDANN (REFERENCE.md §1, Margalit et al. 2024).
-* ``r3d_18``: the 3D ResNet-18 of the dorsal / MT model (REFERENCE.md §1, Gu et al. 2026): stem Conv3d (3,7,7)
+* ``resnet18``: the 2D ResNet-18 of the ventral TDANN (docs/reference.md §1, Margalit et al. 2024).
+* ``r3d_18``: the 3D ResNet-18 of the dorsal / MT model (docs/reference.md §1, Gu et al. 2026): stem Conv3d (3,7,7)
   stride (1,2,2), layers 2-4 stride 2 in t, h and w.
 
 Both are written out here in the style of ``torchvision.models`` with torchvision's module names, so at
@@ -19,7 +19,7 @@ from typing import Iterable
 import torch
 from torch import Tensor, nn
 
-#: The 8 BasicBlock outputs that carry a cortical sheet and a spatial loss (REFERENCE.md §1).
+#: The 8 BasicBlock outputs that carry a cortical sheet and a spatial loss (docs/reference.md §1).
 LAYERS = ("layer1.0", "layer1.1", "layer2.0", "layer2.1", "layer3.0", "layer3.1", "layer4.0", "layer4.1")
 
 ARCHS = ("resnet18", "r3d_18")
@@ -215,10 +215,10 @@ class FeatureTaps:
 
         with FeatureTaps(model) as taps:
             model(x)
-            f = taps.flat("layer2.0")   # (B, C*H*W), channel-major unit order (REFERENCE.md §2)
+            f = taps.flat("layer2.0")   # (B, C*H*W), channel-major unit order (docs/reference.md §2)
 
     With ``time_average`` a 5D output (B, C, T, H, W) is averaged over time to (B, C, H, W): the dorsal model's
-    spatial loss works on time-averaged activations (REFERENCE.md §1).
+    spatial loss works on time-averaged activations (docs/reference.md §1).
     """
 
     def __init__(self, model: nn.Module, layers: Iterable[str] = LAYERS, time_average: bool = True) -> None:

@@ -1,4 +1,4 @@
-"""Cortical sheets: unit positions (mm) and neighbourhoods for each tapped layer (REFERENCE.md §2).
+"""Cortical sheets: unit positions (mm) and neighbourhoods for each tapped layer (docs/reference.md §2).
 
 Every unit of a layer's (C, H, W) output gets a 2D position on a square sheet of side ``sheet_size`` mm. Units are
 ordered channel-major, as ``tensor.flatten(start_dim=1)`` orders them, so ``positions[i]`` belongs to column ``i`` of
@@ -50,7 +50,7 @@ class LayerSheet:
         return int(self.positions.shape[0])
 
     def distances_inv(self, nb: np.ndarray) -> np.ndarray:
-        """``D = 1 / (d + 1)`` (REFERENCE.md §2) between the units of ``nb``: (k,) -> (k, k), (n, k) -> (n, k, k)."""
+        """``D = 1 / (d + 1)`` (docs/reference.md §2) between the units of ``nb``: (k,) -> (k, k), (n, k) -> (n, k, k)."""
         p = self.positions[np.asarray(nb)].astype(np.float64)
         d = np.sqrt(((p[..., :, None, :] - p[..., None, :, :]) ** 2).sum(-1))
         return (1.0 / (d + 1.0)).astype(np.float32)
@@ -63,11 +63,11 @@ def retinotopic_positions(
     jitter_sigma: float,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """Retinotopic initial positions (REFERENCE.md §2) of the C*H*W units of a (C, H, W) layer, (N, 2) float32 mm.
+    """Retinotopic initial positions (docs/reference.md §2) of the C*H*W units of a (C, H, W) layer, (N, 2) float32 mm.
 
     As in the original TDANN code (``place_conv`` / ``jitter_positions``): along each axis the n feature-map
     locations get square receptive-field patches of width ``sheet_size / (n - n * rf_overlap + rf_overlap)``, so
-    that n patches overlapping by the fraction ``rf_overlap`` just fill the sheet (0: they tile it; REFERENCE.md
+    that n patches overlapping by the fraction ``rf_overlap`` just fill the sheet (0: they tile it; docs/reference.md §2
     scales the overlap with the layer's downsampling, 0.1 / 0.2 / 0.4 / 0.8); location (h, w) is anchored at the
     centre of its patch (x from w, y from h) and each of its C channels is placed uniformly within +/- half a patch
     width of the anchor. Then every unit gets Gaussian jitter of sd ``jitter_sigma`` mm, and each axis is rescaled
@@ -108,7 +108,7 @@ def make_neighborhoods(
     max_units: int = 500,
     name: str = "layer",
 ) -> np.ndarray:
-    """Neighbourhoods (K, k) int64 from ``n_windows`` random square windows of side ``width`` mm (REFERENCE.md §2).
+    """Neighbourhoods (K, k) int64 from ``n_windows`` random square windows of side ``width`` mm (docs/reference.md §2).
 
     The working size k is the 5th percentile of the window counts, clipped to [min_units, max_units]; windows with
     fewer units are dropped, larger ones subsampled (without replacement) to k. If no window reaches k the
@@ -175,7 +175,7 @@ def init_sheets(
     min_units: int = 25,
     max_units: int = 500,
 ) -> dict[str, LayerSheet]:
-    """Retinotopic sheets for the layers named in ``specs`` (REFERENCE.md §1-2 give per-layer values).
+    """Retinotopic sheets for the layers named in ``specs`` (docs/reference.md §1-2 give per-layer values).
 
     ``specs[layer]`` holds ``sheet_size`` (mm), ``neighborhood_width`` (mm), ``rf_overlap`` and optionally its own
     ``min_units`` / ``max_units``. ``input_shape`` is per sample ((3, H, W) or (3, T, H, W)). Each layer draws from

@@ -2,10 +2,10 @@
 
 Everything here needs only "a model + layer names": activations are read with forward hooks on named
 submodules (``tdann.models.FeatureTaps``), units are numbered channel-major as
-``tensor.flatten(start_dim=1)`` (REFERENCE.md §2), and 3D (video) activations (B, C, T, H, W) are
-averaged over time by default, like the spatial loss of the dorsal model (REFERENCE.md §1).
+``tensor.flatten(start_dim=1)`` (docs/reference.md §2), and 3D (video) activations (B, C, T, H, W) are
+averaged over time by default, like the spatial loss of the dorsal model (docs/reference.md §1).
 
-Three parts (REFERENCE.md §6, bidirectional coding):
+Three parts (docs/reference.md §6, bidirectional coding):
 
 * :func:`compute_responses` / :func:`load_responses`: the full (stimuli x units) response matrix of a
   (small) stimulus set, e.g. gratings or fLoc images, written batch by batch to HDF5.
@@ -146,7 +146,7 @@ def compute_responses(
     ``batches`` yields ``(start, array)`` with ``array`` (B, 3, [T,] H, W) in [0, 1] holding stimuli
     ``start .. start+B-1``; ``transform`` maps such a batch to model input (normalisation). Row s of
     a dataset is stimulus s, column n is unit n of ``output.flatten(1)`` (channel-major, the order of
-    the positions, REFERENCE.md §2). Memory is bounded by one batch: rows go to disk as they come,
+    the positions, docs/reference.md §2). Memory is bounded by one batch: rows go to disk as they come,
     in chunks of whole rows (a layer can be read alone). Every row must be written exactly once
     (a ``RuntimeError`` names missing rows). The model runs in eval mode without gradients and is
     moved to ``device``.
@@ -286,7 +286,7 @@ def dkw_epsilon(n_samples: int, delta: float = 0.01) -> float:
 
 
 def gini(x: np.ndarray, axis: int = 0) -> np.ndarray:
-    """Gini coefficient of non-negative values along ``axis`` (REFERENCE.md §6).
+    """Gini coefficient of non-negative values along ``axis`` (docs/reference.md §6).
 
     ``G = 2 sum_i i x_(i) / (n sum x) - (n + 1) / n`` with x sorted ascending, i = 1..n;
     0 for equal values, -> 1 when one input carries all the response; NaN where ``sum x == 0``.
@@ -322,7 +322,7 @@ class RunningStats:
       >= 1 - delta the estimate lies between the true quantiles at rank p -/+ ``dkw_epsilon(reservoir,
       delta)`` (0.036 for 2048 at delta = 0.01);
     * ``gini`` of the responses shifted to be non-negative: ``x - min(0, min_all(x))`` with the exact
-      stream minimum, so non-negative (ReLU) units are used as they are (REFERENCE.md §6). The
+      stream minimum, so non-negative (ReLU) units are used as they are (docs/reference.md §6). The
       sample Gini is a ratio of U-statistics: its error is a sampling error of standard deviation
       about ``c / sqrt(reservoir)`` with c < 1 for typical response distributions (measured in
       tests/unit/test_screening.py: |error| < 0.02 at 2048 for exponential and ReLU-Gaussian data).
@@ -433,7 +433,7 @@ _STAT_DOCS = {
     "q95": ("95th percentile of the responses, from a uniform reservoir sample (rank error <= attrs dkw_eps, "
             "p = 0.99)", "activation (a.u.)"),
     "gini": ("Gini coefficient of the responses shifted by min(0, min response), from the reservoir sample "
-             "(REFERENCE.md §6); NaN if never above the shift", "dimensionless"),
+             "(docs/reference.md §6); NaN if never above the shift", "dimensionless"),
 }
 
 
@@ -552,7 +552,7 @@ def natural_spectrum(images: np.ndarray | torch.Tensor | Iterable[Any]) -> np.nd
     ``images`` is one array or an iterable of batches (arrays, or ``(start, array)`` pairs as yielded
     by a store). Each input's per-channel mean is removed; the result is ``sqrt(mean |rfftn|^2)``
     over inputs, per channel, over (H, W) or (T, H, W): shape (C, H, W//2+1) or (C, T, H, W//2+1),
-    DC = 0. It is the fixed magnitude of the Fourier parameterisation (REFERENCE.md §6).
+    DC = 0. It is the fixed magnitude of the Fourier parameterisation (docs/reference.md §6).
     """
     batches = [images] if isinstance(images, (np.ndarray, torch.Tensor)) else images
     power, count, shape = None, 0, None
@@ -660,7 +660,7 @@ def synthesize(
 ) -> dict[str, Any]:
     """Most (``sign=+1``, MEI) or least (``sign=-1``, LEI) exciting input of one ``unit`` (index in the flat
     channel-major unit order of ``layer``) or ``channel`` (its spatial map averaged), from ``seed``: exactly one of
-    ``unit``/``channel``. ``options`` and the result are those of :func:`synthesize_many` (REFERENCE.md §6).
+    ``unit``/``channel``. ``options`` and the result are those of :func:`synthesize_many` (docs/reference.md §6).
     """
     if (unit is None) == (channel is None):
         raise ValueError("synthesize needs exactly one of unit (flat index) or channel")
@@ -693,7 +693,7 @@ def synthesize_many(
     time_average: bool = True,
 ) -> list[dict[str, Any]]:
     """Most (``sign=+1``, MEI) or least (``sign=-1``, LEI) exciting inputs of several (target, seed) pairs at
-    once (REFERENCE.md §6): ``targets[i]`` is a unit (``by="unit"``: index in the flat channel-major unit order of
+    once (docs/reference.md §6): ``targets[i]`` is a unit (``by="unit"``: index in the flat channel-major unit order of
     ``layer``) or a channel (``by="channel"``: its spatial map averaged), optimised from ``seeds[i]``.
 
     Objective per pair: maximise ``sign x`` the mean response over ``batch`` augmented copies of its input,

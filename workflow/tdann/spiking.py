@@ -2,8 +2,8 @@
 
 The input is an *event* stream (pixels that changed, as from an event camera) of a moving disk. A disk-shaped
 kernel turns the events near each pixel into an input current that grows with the disk's speed: a faster edge
-sweeps more pixels per time step. Each channel is a sheet of LIF box neurons (norse ``LIFBoxCell``, REFERENCE.md
-section 7: ``v += dt * tau_mem_inv * (v_leak - v + i)``, spike when ``v > v_th``, then reset) with its own membrane
+sweeps more pixels per time step. Each channel is a sheet of LIF box neurons (norse ``LIFBoxCell``, docs/reference.md
+§7: ``v += dt * tau_mem_inv * (v_leak - v + i)``, spike when ``v > v_th``, then reset) with its own membrane
 time constant and threshold, so channel ``c`` fires only above some speed. Two optional stages bound a channel to a
 speed *band*: a centre-surround kernel (events that spill past the centre into the surround annulus, as those of
 fast edges do, subtract) and inhibition from the faster channels to the slower ones.
@@ -47,7 +47,7 @@ def lif_box_step(
     v_reset: torch.Tensor | float = 0.0,
     dt: float = 1e-3,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One Euler step of a LIF box neuron (REFERENCE.md section 7); the plain-torch reference of norse's update.
+    """One Euler step of a LIF box neuron (docs/reference.md §7); the plain-torch reference of norse's update.
 
     ``v <- v + dt * tau_mem_inv * (v_leak - v + i)``; ``spikes = v > v_th``; spiking units are set to ``v_reset``.
     Returns ``(spikes, v)`` with spikes as 0/1 in ``v``'s dtype. Parameters broadcast against ``v``.
@@ -146,7 +146,7 @@ class SpeedChannels(nn.Module):
 
     Args:
         n_channels: number of channels C, ordered slow to fast.
-        tau_mem_inv: per-channel inverse membrane time constants (1/s; REFERENCE.md section 7 default 100).
+        tau_mem_inv: per-channel inverse membrane time constants (1/s; docs/reference.md §7 default 100).
         v_th: per-channel thresholds (default 1).
         kernel_radius: radius (pixels) of the disk kernel.
         inhibition: weight of the inhibition a channel receives from every faster channel's spikes at the previous
@@ -154,7 +154,7 @@ class SpeedChannels(nn.Module):
         surround: weight of the surround annulus of the kernel (0 = plain disk).
         input_gain: factor on the kernel output (the kernel sums to 1, so the drive is a fraction of pixels with
             events per step times this gain).
-        v_leak, v_reset, dt: LIF constants (REFERENCE.md section 7: 0, 0, 1e-3).
+        v_leak, v_reset, dt: LIF constants (docs/reference.md §7: 0, 0, 1e-3).
         backend: "norse" (``LIFBoxCell``) or "torch" (``lif_box_step``); same update.
     """
 
@@ -264,7 +264,7 @@ def speed_tuning(model: SpeedChannels, stimuli_by_speed: Mapping[float, Any], de
 def selectivity_index(tuning: pd.DataFrame) -> pd.DataFrame:
     """Per channel: preferred speed, threshold speed and selectivity ``(R_pref - R_null) / (R_pref + R_null)``.
 
-    R_pref / R_null are the largest / smallest spike counts over speeds (the classic form of REFERENCE.md section 4
+    R_pref / R_null are the largest / smallest spike counts over speeds (the classic form of docs/reference.md §4
     applied to speed); a silent channel gets 0. ``threshold_speed`` is the slowest speed at which the channel
     reaches half of its maximum count (NaN if silent).
     """
@@ -439,7 +439,7 @@ def write_speed_channels_h5(path: str, params: Mapping[str, Any], tuning: pd.Dat
     with h5py.File(path, "w") as f:
         g = f.create_group("params")
         write_dataset(g, "tau_mem_inv", np.asarray(params["tau_mem_inv"], float),
-                      "inverse membrane time constant per channel (REFERENCE.md section 7)", units="1/s")
+                      "inverse membrane time constant per channel (docs/reference.md §7)", units="1/s")
         write_dataset(g, "v_th", np.asarray(params["v_th"], float), "spike threshold per channel",
                       units="a.u. (kernel-normalised event drive)")
         if "separation" in params:

@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # torch is imported where needed: table and metrics steps rea
 
 CATEGORIES = ("faces", "bodies", "characters", "places", "objects")
 
-# fLoc sub-folder -> localizer category (Stigliani et al. 2015; REFERENCE.md section 4: 10 categories x 144 images).
+# fLoc sub-folder -> localizer category (Stigliani et al. 2015; docs/reference.md §4: 10 categories x 144 images).
 FLOC_SUBFOLDERS = {
     "adult": "faces",
     "child": "faces",
@@ -105,7 +105,7 @@ def _unit(deg: float) -> tuple[float, float]:
 
 # Colour variants of a grating: channel weights of the modulation (R, G, B) around mid-gray.
 # "red_green" and "blue_yellow" are colour-opponent variants (not calibrated for isoluminance); the original set
-# uses two colours (REFERENCE.md section 3).
+# uses two colours (docs/reference.md §3).
 GRATING_COLOURS = {
     "gray": (1.0, 1.0, 1.0),
     "red_green": (1.0, -1.0, 0.0),
@@ -131,7 +131,7 @@ def gratings(
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Static full-field sine gratings, (N, 3, H, W), N = orientations x sfs x phases x colours.
 
-    The original TDANN set (REFERENCE.md section 3) is 8 orientations x 8 SFs x 5 phases x 2 colours = 640.
+    The original TDANN set (docs/reference.md §3) is 8 orientations x 8 SFs x 5 phases x 2 colours = 640.
     ``orientations`` evenly spaced bar orientations in [0, 180) deg (0 = horizontal bars, counter-clockwise, see the
     module docstring); ``sfs`` in cycles per image (must stay below the Nyquist limit size / 2); ``phases`` evenly
     spaced in [0, 2 pi); ``colours`` from :data:`GRATING_COLOURS` ("gray" plus colour-opponent variants).
@@ -610,7 +610,7 @@ def category_localizer(
     rms: float = 0.15,
     background: str = "gray",
 ) -> tuple[np.ndarray, pd.DataFrame]:
-    """A small offline fLoc-like localizer (REFERENCE.md section 4): ``n_per_category`` images of each of faces,
+    """A small offline fLoc-like localizer (docs/reference.md §4): ``n_per_category`` images of each of faces,
     bodies, characters, places and objects, (5 n, 3, H, W), grayscale (3 equal channels), in category order.
 
     Sources (all offline):
@@ -673,7 +673,7 @@ def category_localizer(
 
 
 def load_floc(folder: str | os.PathLike, size: int, match: bool = False, rms: float = 0.15) -> tuple[np.ndarray, pd.DataFrame]:
-    """Load the fLoc stimulus set (Stigliani et al. 2015; 10 sub-categories x 144 images, REFERENCE.md section 4)
+    """Load the fLoc stimulus set (Stigliani et al. 2015; 10 sub-categories x 144 images, docs/reference.md §4)
     from ``folder``, which must hold the sub-folders adult, child (faces), body, limb (bodies), word, number
     (characters), house, corridor (places), car, instrument (objects), as in fLoc's ``stimuli/`` directory.
 
@@ -726,7 +726,7 @@ def moving_disks(
     seed: int = 0,
     repeats: int = 1,
 ) -> dict[str, torch.Tensor]:
-    """Event stream of a disk moving at different speeds (REFERENCE.md section 7: 50x50 px, 500 steps, 3 speeds).
+    """Event stream of a disk moving at different speeds (docs/reference.md §7: 50x50 px, 500 steps, 3 speeds).
 
     The ``steps`` time steps are split into ``len(speeds) * repeats`` equal segments (the last takes the remainder),
     one speed each in a seed-shuffled order. In each segment one binary disk of ``radius`` px starts at a random

@@ -1,8 +1,8 @@
 """SwapOpt: shuffle unit positions so that nearby units respond alike (stage 2 of the TDANN recipe).
 
-REFERENCE.md section 3: from the responses of the alpha = 0 network, draw random square windows of the layer's
+docs/reference.md §3: from the responses of the alpha = 0 network, draw random square windows of the layer's
 neighbourhood width (at most ``max_units`` units), and in each make ``attempts_per_window`` swap attempts: swap the
-positions of a random pair of units and keep the swap only if the Pearson-form spatial loss (REFERENCE.md section 2,
+positions of a random pair of units and keep the swap only if the Pearson-form spatial loss (docs/reference.md §2,
 ``SL = (1 - pearson(r, 1 / (d + 1))) / 2``) computed on the two swapped units' rows strictly decreases.
 
 Why the fast path can be exact and cheap. For a candidate pair (a, b) of a window with correlation matrix R and
@@ -195,7 +195,7 @@ def unit_zscores(
 
 
 def window_sl(corr: np.ndarray, positions: np.ndarray) -> float:
-    """Full-window SL_Rel (REFERENCE.md section 2): ``(1 - pearson(r_tri, 1/(d_tri + 1))) / 2`` over the lower
+    """Full-window SL_Rel (docs/reference.md §2): ``(1 - pearson(r_tri, 1/(d_tri + 1))) / 2`` over the lower
     triangle (no diagonal) of the (k, k) correlation matrix ``corr`` and the distances of ``positions`` (k, 2).
 
     NaN when either triangle is constant.
@@ -248,8 +248,8 @@ def _prepare_window(corr_w: torch.Tensor, coords_w: torch.Tensor, corr_out: torc
 def _window_sls(raw: torch.Tensor, sizes: torch.Tensor, gain: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Full-window SL_Rel before and after (B,), float64, from :func:`_prepare_window`'s sums and the loop's gain.
 
-    Pearson r over the m(m - 1) off-diagonal pairs (both triangles give the lower triangle's r; REFERENCE.md
-    section 2); the diagonal of the shifted 1/(d+1) is 1 - c. The swaps only permute y, so the sums of x, y, x^2, y^2
+    Pearson r over the m(m - 1) off-diagonal pairs (both triangles give the lower triangle's r; docs/reference.md
+    §2); the diagonal of the shifted 1/(d+1) is 1 - c. The swaps only permute y, so the sums of x, y, x^2, y^2
     stay and sum(x y) rises by 2 gain.
     """
     sum_r, sum_rr, tr, diag2, shift, sum_d, sum_dd, sum_rd = raw.double().unbind(1)
@@ -376,7 +376,7 @@ def swapopt(
     dtype: torch.dtype = torch.float32,
     per_window: bool = False,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """SwapOpt one layer (REFERENCE.md section 3), fast path; same result as :func:`swapopt_reference`.
+    """SwapOpt one layer (docs/reference.md §3), fast path; same result as :func:`swapopt_reference`.
 
     responses (S, N): stimuli x units, unit order as ``positions`` (N, 2) in mm. ``width``: the layer's
     neighbourhood width (mm). ``n_windows`` windows are drawn, each gets ``attempts_per_window`` attempts.

@@ -1,4 +1,4 @@
-"""Result tables: the alpha trade-off and the emergence comparisons with their statistics (REFERENCE.md section 9).
+"""Result tables: the alpha trade-off and the emergence comparisons with their statistics (docs/reference.md §9).
 
 A map "emerges" in a layer only where the trained alpha > 0 network beats, across seeds, all three controls: the
 alpha = 0 network on the same positions, the shuffled-position null of the same network, and the untrained network
@@ -172,7 +172,7 @@ def spreads(metrics: pd.DataFrame, seeds: list[int], analysis_cfg: dict) -> pd.D
     """Per map (stream, area) and alpha: the mean spread of preferences over seeds (1 - resultant length; 1 =
     uniform, 0 = every unit alike) and the side of the layer's retinotopic grid.
 
-    REFERENCE.md section 9: strong alpha can collapse a layer to one preferred orientation, which a normalised
+    docs/reference.md §9: strong alpha can collapse a layer to one preferred orientation, which a normalised
     smoothness index hides (the spread exposes it), and a 2 x 2 layer scores four uniform patches as "smooth".
     """
     rows = []
@@ -276,7 +276,7 @@ def pinwheels(metrics: pd.DataFrame, alphas: list[float], seeds: list[int], posi
     map's spectrum (``metrics.spacing_resolved``: a fit, and at least 3 grid spacings per column), their pinwheel count and sheet area in lambda^2 (summed), the pooled density count / area with a
     95% Poisson (Garwood) interval, the per-seed mean and SD, and whether pi lies inside the interval (pi per
     lambda^2: carnivore and primate orientation maps, and any Gaussian random field with a narrow isotropic spectrum,
-    REFERENCE.md section 4). A handful of pinwheels gives a wide
+    docs/reference.md §4). A handful of pinwheels gives a wide
     interval: the interval, not the point, is the result.
     """
     groups = [(f"alpha={format_alpha(a)}", [run_name(a, s) for s in seeds]) for a in alphas]
@@ -355,7 +355,7 @@ def to_markdown(table: pd.DataFrame, floatfmt: str = ".3f") -> str:
 
 def settings_sweep(metrics: pd.DataFrame, evals: pd.DataFrame, alphas: list[float], seeds: list[int],
                    analysis_cfg: dict) -> pd.DataFrame:
-    """The settings sweep of REFERENCE.md section 9 / issue 11: per (stream, variant, map, alpha > 0), did the map
+    """The settings sweep of docs/reference.md §9 / issue 11: per (stream, variant, map, alpha > 0), did the map
     emerge from the retinotopic sheet, and at what cost?
 
     ``metrics``: the tidy metrics of every sweep model with a ``variant`` column (models ``a<alpha>_s<seed>`` and

@@ -1,10 +1,10 @@
-"""Training stages 1 and 3: self-supervised task loss plus the spatial loss (REFERENCE.md §1-2, §8).
+"""Training stages 1 and 3: self-supervised task loss plus the spatial loss (docs/reference.md §1-2, §8).
 
-``L = L_task + sum_k alpha_k * SL_k`` (REFERENCE.md §1): SimCLR NT-Xent for the ventral ResNet-18, MoCo v2 for the
+``L = L_task + sum_k alpha_k * SL_k`` (docs/reference.md §1): SimCLR NT-Xent for the ventral ResNet-18, MoCo v2 for the
 dorsal R3D-18, plus the spatial loss on every tapped BasicBlock. Stage 1 trains with ``alpha = 0`` (its responses feed
-SwapOpt, REFERENCE.md §3); stage 3 trains a fresh network on the SwapOpt'd positions.
+SwapOpt, docs/reference.md §3); stage 3 trains a fresh network on the SwapOpt'd positions.
 
-Robustness, because the runs are long and run under SLURM (REFERENCE.md §8):
+Robustness, because the runs are long and run under SLURM (docs/reference.md §8):
 
 * Checkpoints go to ``run_dir`` (not a Snakemake output, which Snakemake deletes when a job fails), are written
   atomically (temporary file + rename) and load with ``torch.load(weights_only=True)``. A rerun with the same
@@ -93,7 +93,7 @@ class Preempted(TrainingError):
 
 @dataclass
 class TrainConfig:
-    """Everything that determines a training run (REFERENCE.md §1 for the published values).
+    """Everything that determines a training run (docs/reference.md §1 for the published values).
 
     ``lr`` is the absolute learning rate. Configs give it per 256 samples, as the papers do (SimCLR 0.3, MoCo 0.03;
     Chen et al. 2020, He et al. 2020), and :func:`scaled_lr` turns that into ``lr`` for the batch size (linear

@@ -202,7 +202,7 @@ def direction_targets(y: torch.Tensor) -> torch.Tensor:
 
 def _sheet_positions(c: int, h: int, w: int, gen: torch.Generator) -> torch.Tensor:
     """Unit positions (c*h*w, 2) on a unit sheet, channel-major: each location's anchor on a regular grid, each
-    channel jittered uniformly within the anchor's cell (a small form of REFERENCE.md section 2)."""
+    channel jittered uniformly within the anchor's cell (a small form of docs/reference.md §2)."""
     yy, xx = torch.meshgrid((torch.arange(h) + 0.5) / h, (torch.arange(w) + 0.5) / w, indexing="ij")
     anchor = torch.stack([xx, yy], -1).reshape(1, h * w, 2).expand(c, -1, -1)
     jitter = (torch.rand(c, h * w, 2, generator=gen) - 0.5) * torch.tensor([1 / w, 1 / h])
@@ -211,7 +211,7 @@ def _sheet_positions(c: int, h: int, w: int, gen: torch.Generator) -> torch.Tens
 
 def spatial_loss(features: torch.Tensor, positions: torch.Tensor, window: float, gen: torch.Generator,
                  max_units: int = 256) -> torch.Tensor:
-    """SL_Rel on one random square window (REFERENCE.md section 2): ``(1 - pearson(r_tri, D_tri)) / 2`` with r the
+    """SL_Rel on one random square window (docs/reference.md §2): ``(1 - pearson(r_tri, D_tri)) / 2`` with r the
     unit correlations across the batch and ``D = 1 / (d + 1)``. Distances are in sheet units (side 1)."""
     f = features.flatten(1)
     lo = torch.rand(2, generator=gen) * (1 - window)

@@ -1,6 +1,6 @@
 """Video for the dorsal (MT) model: synthetic naturalistic clips, decoding into HDF5 clip stores, readers.
 
-The dorsal model (REFERENCE.md section 1) trains on short clips (3 x 16 x 112 x 112 in the paper) cut from
+The dorsal model (docs/reference.md §1) trains on short clips (3 x 16 x 112 x 112 in the paper) cut from
 naturalistic video. This module turns video files into a *clip store*, an HDF5 file of fixed-size uint8 clips:
 
 * ``make_synthetic_video`` writes a procedural stand-in for naturalistic video (1/f texture under smooth
@@ -17,7 +17,7 @@ Two resize paths give square ``size x size`` frames (both centre-crop the short 
   the worker); decord bundles an older libswscale than PyAV, so ``pyav_frames(..., resize="decoder")``
   differs by a few grey levels (mean < 1). Needs ``size >= 32`` (a decord bug with narrower frames).
 * ``"exact"``: decode at native resolution, centre-crop a square, resize it with torch (bilinear, antialiased).
-  ``pyav_frames`` uses the same resize, so decord and PyAV frames agree bit for bit (REFERENCE.md section 9).
+  ``pyav_frames`` uses the same resize, so decord and PyAV frames agree bit for bit (docs/reference.md §9).
 """
 
 from __future__ import annotations
