@@ -15,8 +15,9 @@ $(STAMP): envs/requirements.txt pyproject.toml
 
 env: $(STAMP)
 
-run: env  ## the embedded default config, end to end, offline
+run: env  ## the embedded default config, end to end, offline; then the HTML report
 	$(SNAKEMAKE) --profile profiles/default --cores $(CORES)
+	$(SNAKEMAKE) --profile profiles/default --cores 1 --report results/report.html
 
 laptop: env  ## alpha 0 / 2.5 / 25 x 5 seeds (config/laptop.yaml, <= 90 min on 2 cores): what a verdict needs
 	$(SNAKEMAKE) --profile profiles/default --cores $(CORES) --configfile config/laptop.yaml
