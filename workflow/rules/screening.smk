@@ -59,6 +59,7 @@ rule fig_screening:
             layer=config["screening"]["layers"][w.stream],
         ),
         store=lambda w: train_store(w.stream),
+        learning=f"{R}/tables/learning.csv",
         lib=lib("data", "figures", "screening"),
     output:
         png=report(
@@ -76,5 +77,6 @@ rule fig_screening:
         CONDA_ENV
     params:
         figures=config["figures"],
+        model=screened_weights(),
     script:
         "../scripts/fig_screening.py"

@@ -106,7 +106,9 @@ with step(snakemake, config_keys=["figures", "screening"]):
             for c in range(min(cols, t)):
                 show(fig.add_subplot(gs[row, c]), mei[:, c], f"MEI frame {c}")
             row += 1
-    fig.suptitle(f"{snakemake.wildcards.stream} stream: bidirectional screening (red: synthesis failed to beat "
-                 "the natural inputs)", fontsize=10)
+    stream, model = snakemake.wildcards.stream, snakemake.params.model
+    note = figures.learning_note(snakemake.input.learning, stream, model)
+    fig.suptitle(f"{stream} stream, model {model}{note}: bidirectional screening (red: synthesis failed to beat "
+                 "the natural inputs)", fontsize=10, color="firebrick" if note else "black")
     fig.tight_layout(rect=(0, 0, 1, 0.985))
     figures.save(fig, [snakemake.output.png, snakemake.output.pdf], snakemake.params.figures["dpi"])
