@@ -29,11 +29,12 @@ def test_the_angle_colour_map_is_isoluminant_cyclic_and_varied():
         figures.angle_cmap("nope")
 
 
-@pytest.mark.parametrize("fit_ok, lam, spacing, resolved", [
-    (1.0, 12.0, 4.0, True), (1.0, 11.0, 4.0, False), (0.0, 20.0, 4.0, False), (1.0, np.nan, 4.0, False),
+@pytest.mark.parametrize("fit_ok, lam, spacing, area, resolved", [
+    (1.0, 12.0, 4.0, 9.0, True), (1.0, 11.0, 4.0, 9.0, False), (0.0, 20.0, 4.0, 9.0, False),
+    (1.0, np.nan, 4.0, 9.0, False), (1.0, 12.0, 4.0, 1.05, False),  # a 4 x 4 MT-like layer: one column's area
 ])
-def test_column_spacing_counts_only_when_fitted_and_resolved_by_the_grid(fit_ok, lam, spacing, resolved):
-    assert metrics.spacing_resolved(fit_ok, lam, spacing) is resolved
+def test_column_spacing_counts_only_when_fitted_and_resolved_by_the_grid(fit_ok, lam, spacing, area, resolved):
+    assert metrics.spacing_resolved(fit_ok, lam, spacing, area) is resolved
 
 
 def test_pinwheels_are_marked_only_on_maps_with_a_measured_spacing():

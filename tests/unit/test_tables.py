@@ -78,13 +78,13 @@ def tuning_metrics(untrained_lambda: float = 3.0) -> pd.DataFrame:
     rows = []
     for seed, (n, ok) in enumerate(((3, 1), (5, 1), (4, 1))):
         for model, dsi in ((f"a25_s{seed}", 0.5 + 0.01 * seed), (f"a0_s{seed}", 0.2)):
-            for metric, value in (("dir_mean_dsi", dsi), ("dir_pinwheels", n), ("dir_area_lambda2", 2.0),
+            for metric, value in (("dir_mean_dsi", dsi), ("dir_pinwheels", n), ("dir_area_lambda2", 4.0),
                                   ("dir_lambda_fit_ok", ok), ("dir_lambda_mm", 3.0), ("grid_spacing_mm", 1.0)):
                 rows.append(dict(stream="dorsal", model=model, layer="layer3.1", stimset="drifting", metric=metric,
                                  value=value))
     # the untrained network: one seed's spacing could not be measured (its 50 pinwheels must not count)
     for seed, (n, ok) in enumerate(((6, 1), (50, 0), (2, 1))):
-        for metric, value in (("dir_pinwheels", n), ("dir_area_lambda2", 2.0), ("dir_lambda_fit_ok", ok),
+        for metric, value in (("dir_pinwheels", n), ("dir_area_lambda2", 4.0), ("dir_lambda_fit_ok", ok),
                               ("dir_lambda_mm", untrained_lambda), ("grid_spacing_mm", 1.0)):
             rows.append(dict(stream="dorsal", model=f"untrained-swapopt_s{seed}", layer="layer3.1",
                              stimset="drifting", metric=metric, value=value))
@@ -117,11 +117,11 @@ def test_pinwheel_density_is_pooled_over_seeds_with_a_poisson_interval():
     assert (p.loc[p["area"] == "V1", "n_seeds"] == 0).all()                 # no orientation map in these metrics
     p = p[p["area"] == "MT"].set_index("model")
     row = p.loc["alpha=25"]
-    assert (row["pinwheels"], row["area_lambda2"], row["n_seeds"]) == (12, 6.0, 3)
-    assert row["density"] == pytest.approx(2.0) and row["ci_low"] < 2.0 < row["ci_high"]
-    assert row["ci_low"] == pytest.approx(6.2006 / 6, rel=1e-3) and row["pi_inside"]  # Garwood, N = 12
+    assert (row["pinwheels"], row["area_lambda2"], row["n_seeds"]) == (12, 12.0, 3)
+    assert row["density"] == pytest.approx(1.0) and row["ci_low"] < 1.0 < row["ci_high"]
+    assert row["ci_low"] == pytest.approx(6.2006 / 12, rel=1e-3) and not row["pi_inside"]  # Garwood, N = 12
     untrained = p.loc["untrained (swapopt)"]
-    assert (untrained["pinwheels"], untrained["n_seeds"]) == (8, 2) and untrained["density"] == pytest.approx(2.0)
+    assert (untrained["pinwheels"], untrained["n_seeds"]) == (8, 2) and untrained["density"] == pytest.approx(1.0)
 
 
 def test_pinwheels_of_a_spacing_the_grid_cannot_resolve_do_not_count():

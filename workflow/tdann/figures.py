@@ -104,7 +104,8 @@ def map_facts(path: str | Path, stimset: str, layer: str, prefix: str, sheet_siz
 
     spacing, lam = value("grid_spacing_mm"), value(prefix + "lambda_mm")
     return {"grid": round(sheet_size / spacing) if spacing > 0 else float("nan"), "grid_spacing_mm": spacing,
-            "lambda_mm": lam, "spacing_measured": spacing_resolved(value(prefix + "lambda_fit_ok"), lam, spacing)}
+            "lambda_mm": lam, "spacing_measured": spacing_resolved(value(prefix + "lambda_fit_ok"), lam, spacing,
+                                                                   value(prefix + "area_lambda2"))}
 
 
 def angle_map(ax: plt.Axes, zmap: np.ndarray, period: float, sheet_size: float, cmap: Any,

@@ -25,16 +25,20 @@ CATEGORIES = ("faces", "bodies", "characters", "places", "objects")
 PAPER_HYPERCOLUMN_MM, PAPER_V1_SHEET_MM = 3.5, 36.75
 
 
-#: A column spacing counts as measured only where the retinotopic grid holds at least this many unit spacings per
-#: column (a cycle at 2 spacings is the grid's Nyquist limit: any pattern the grid samples can show it), and the
-#: spectrum's fit succeeded (``analysis.column_spacing``'s ``fit_ok``). Pinwheel tables and map figures both use it.
+#: A column spacing counts as measured only where the spectrum's fit succeeded (``analysis.column_spacing``'s
+#: ``fit_ok``), the retinotopic grid holds at least this many unit spacings per column (a cycle at 2 spacings is the
+#: grid's Nyquist limit: any pattern the grid samples can show it) and the map covers at least
+#: :data:`MIN_AREA_LAMBDA2` column areas (two columns a side: a density per Lambda^2 of less is noise). Pinwheel
+#: tables and map figures both use :func:`spacing_resolved`.
 MIN_GRID_PER_COLUMN = 3.0
+MIN_AREA_LAMBDA2 = 4.0
 
 
-def spacing_resolved(fit_ok: float, lambda_mm: float, grid_spacing_mm: float) -> bool:
+def spacing_resolved(fit_ok: float, lambda_mm: float, grid_spacing_mm: float,
+                     area_lambda2: float = float("inf")) -> bool:
     """Was the map's column spacing measured (see :data:`MIN_GRID_PER_COLUMN`)?"""
     return bool(fit_ok == 1 and np.isfinite(lambda_mm) and grid_spacing_mm > 0
-                and lambda_mm >= MIN_GRID_PER_COLUMN * grid_spacing_mm)
+                and lambda_mm >= MIN_GRID_PER_COLUMN * grid_spacing_mm and area_lambda2 >= MIN_AREA_LAMBDA2)
 
 
 class Geometry:

@@ -273,7 +273,7 @@ def pinwheels(metrics: pd.DataFrame, alphas: list[float], seeds: list[int], posi
     """Pinwheel density per lambda^2 of the V1-like orientation and MT-like direction maps, pooled over seeds.
 
     Per map and model group (each alpha, the untrained network): the seeds whose lambda could be measured from the
-    map's spectrum (``metrics.spacing_resolved``: a fit, and at least 3 grid spacings per column), their pinwheel count and sheet area in lambda^2 (summed), the pooled density count / area with a
+    map's spectrum (``metrics.spacing_resolved``: a fit, at least 3 grid spacings per column, at least 4 Lambda^2 of map), their pinwheel count and sheet area in lambda^2 (summed), the pooled density count / area with a
     95% Poisson (Garwood) interval, the per-seed mean and SD, and whether pi lies inside the interval (pi per
     lambda^2: carnivore and primate orientation maps, and any Gaussian random field with a narrow isotropic spectrum,
     docs/reference.md §4). A handful of pinwheels gives a wide
@@ -291,7 +291,8 @@ def pinwheels(metrics: pd.DataFrame, alphas: list[float], seeds: list[int], posi
                     _value(metrics, stream, m, layer, stimset, prefix + "area_lambda2"),
                     spacing_resolved(_value(metrics, stream, m, layer, stimset, prefix + "lambda_fit_ok"),
                                      _value(metrics, stream, m, layer, stimset, prefix + "lambda_mm"),
-                                     _value(metrics, stream, m, layer, stimset, "grid_spacing_mm")))
+                                     _value(metrics, stream, m, layer, stimset, "grid_spacing_mm"),
+                                     _value(metrics, stream, m, layer, stimset, prefix + "area_lambda2")))
                    for m in models]
             got = np.array([(n, a) for n, a, ok in got if ok and np.isfinite(n) and a > 0]).reshape(-1, 2)
             count, area_l2 = float(got[:, 0].sum()), float(got[:, 1].sum())
