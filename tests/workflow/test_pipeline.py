@@ -108,6 +108,7 @@ def test_all_figures_and_tables(tiny_run):
         assert (res / "figures" / png.replace(".png", ".pdf")).exists()
     metrics = pd.read_csv(res / "tables/metrics.csv")
     assert {"ventral", "dorsal"} <= set(metrics["stream"])
+    assert not list((res / "runs").rglob("*.pt"))  # finished runs' checkpoints are removed (run.keep_checkpoints)
     assert metrics["value"].notna().mean() > 0.8
 
 

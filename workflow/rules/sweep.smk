@@ -65,6 +65,7 @@ rule sweep_train:
         run_dir=lambda w: f"{R}/runs/sweep/{w.stream}/{w.variant}/a{w.alpha}_s{w.seed}",
         device=config["run"]["device"],
         progress=config["run"]["progress"],
+        keep_checkpoints=config["run"]["keep_checkpoints"],
     script:
         "../scripts/train.py"
 

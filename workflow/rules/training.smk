@@ -44,6 +44,7 @@ rule pretrain:
         run_dir=lambda w: f"{R}/runs/{w.stream}/pretrain",
         device=config["run"]["device"],
         progress=config["run"]["progress"],
+        keep_checkpoints=config["run"]["keep_checkpoints"],
     script:
         "../scripts/train.py"
 
@@ -73,6 +74,7 @@ rule train:
         run_dir=lambda w: f"{R}/runs/{w.stream}/a{w.alpha}_s{w.seed}",
         device=config["run"]["device"],
         progress=config["run"]["progress"],
+        keep_checkpoints=config["run"]["keep_checkpoints"],
     script:
         "../scripts/train.py"
 

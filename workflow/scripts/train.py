@@ -2,7 +2,8 @@
 
 The resumable checkpoint lives in the run folder (not a declared output) under a key of everything that determines
 the run (config, data store, sheet): a rerun after any of them changed starts afresh instead of resuming a stale
-checkpoint. The log CSV is written there and copied to the declared output at the end."""
+checkpoint. The log CSV is written there and copied to the declared output at the end; the folder is removed once the
+outputs are written, unless run.keep_checkpoints."""
 
 import json
 import shutil
@@ -56,5 +57,8 @@ try:
         for old in runs.iterdir():  # runs of earlier configs or data of this model: superseded, free their disk
             if old.is_dir() and old != run_dir and (old / training.CHECKPOINT_NAME).exists():
                 shutil.rmtree(old)
+        if not p.keep_checkpoints:  # finished: never resumed again (a rerun starts afresh and gives the same weights)
+            shutil.rmtree(run_dir)
+            training.log_.info("run folder %s removed (run.keep_checkpoints: false)", run_dir)
 except training.Preempted as err:  # SIGTERM from SLURM: checkpoint written; a retry resumes from it
     sys.exit(err.exit_code)
