@@ -162,3 +162,10 @@ def test_learning_marks_models_at_chance_and_emergence_leaves_them_out():
     assert (table.loc[table["control"] == "shuffled", "n_seeds"] == 2).all()
     trade = tables.tradeoff(metrics, evals, {**CFG, "probe_layer": "layer4.1"}).set_index("model")
     assert not trade.loc["a0.25_s0", "learnt"] and trade.loc["a0.25_s0", "probe_categories"] == 0.25
+
+
+def test_pinwheels_of_networks_that_did_not_learn_are_left_out():
+    p = tables.pinwheels(tuning_metrics(), [0.0, 25.0], [0, 1, 2], "swapopt", CFG,
+                         exclude={("dorsal", "a25_s0"), ("dorsal", "a25_s2")})
+    row = p[p["area"] == "MT"].set_index("model").loc["alpha=25"]
+    assert (row["n_seeds"], row["pinwheels"], row["n_not_learnt"]) == (1, 5, 2)

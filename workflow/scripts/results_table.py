@@ -22,7 +22,7 @@ with step(snakemake, config_keys=["sweep", "analysis"], seeds={"seed": 0}):
     verdicts.to_csv(snakemake.output.verdicts, index=False)
     compared = tables.comparisons(metrics, tradeoff, alphas, seeds, cfg)
     compared.to_csv(snakemake.output.comparisons, index=False)
-    wheels = tables.pinwheels(metrics, alphas, seeds, positions, cfg)
+    wheels = tables.pinwheels(metrics, alphas, seeds, positions, cfg, exclude=excluded)
     wheels.to_csv(snakemake.output.pinwheels, index=False)
     bio = tables.anchors(metrics, alphas, seeds, positions, cfg)
     bio.to_csv(snakemake.output.anchors, index=False)
@@ -39,7 +39,8 @@ with step(snakemake, config_keys=["sweep", "analysis"], seeds={"seed": 0}):
             "## Trade-off, pinwheels and MT tuning: alpha > 0 against alpha = 0 (paired by seed)", "",
             "task_loss / task_top1: held-out task loss and top-1; sl_mean: held-out spatial loss (all layers).", "",
             tables.to_markdown(compared), "",
-            "## Pinwheel density per lambda^2, pooled over seeds (95% Poisson interval; pi is the reference)", "",
+            "## Pinwheel density per lambda^2, pooled over the seeds whose networks learnt and whose column spacing "
+            "was measured (95% Poisson interval; pi is the reference)", "",
             tables.to_markdown(wheels), "",
             "## V1-like orientation tuning against macaque V1 (Ringach et al. 2002)", "", tables.to_markdown(bio)]
     Path(snakemake.output.markdown).write_text("\n".join(text))

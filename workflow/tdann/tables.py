@@ -269,16 +269,19 @@ def comparisons(metrics: pd.DataFrame, tradeoff_table: pd.DataFrame, alphas: lis
 
 
 def pinwheels(metrics: pd.DataFrame, alphas: list[float], seeds: list[int], positions: str,
-              analysis_cfg: dict) -> pd.DataFrame:
+              analysis_cfg: dict, exclude: set[tuple[str, str]] | None = None) -> pd.DataFrame:
     """Pinwheel density per lambda^2 of the V1-like orientation and MT-like direction maps, pooled over seeds.
 
     Per map and model group (each alpha, the untrained network): the seeds whose lambda could be measured from the
-    map's spectrum (``metrics.spacing_resolved``: a fit, at least 3 grid spacings per column, at least 4 Lambda^2 of map), their pinwheel count and sheet area in lambda^2 (summed), the pooled density count / area with a
-    95% Poisson (Garwood) interval, the per-seed mean and SD, and whether pi lies inside the interval (pi per
-    lambda^2: carnivore and primate orientation maps, and any Gaussian random field with a narrow isotropic spectrum,
-    docs/reference.md §4). A handful of pinwheels gives a wide
-    interval: the interval, not the point, is the result.
+    map's spectrum (``metrics.spacing_resolved``: a fit, at least 3 grid spacings per column, at least 4 Lambda^2 of
+    map), their pinwheel count and sheet area in lambda^2 (summed), the pooled density count / area with a 95%
+    Poisson (Garwood) interval, the per-seed mean and SD, and whether pi lies inside the interval (pi per lambda^2:
+    carnivore and primate orientation maps, and any Gaussian random field with a narrow isotropic spectrum,
+    docs/reference.md §4). A handful of pinwheels gives a wide interval: the interval, not the point, is the result.
+    ``exclude``: (stream, model) of trained models that did not learn (:func:`not_learnt`); they are left out and
+    counted in ``n_not_learnt``.
     """
+    exclude = exclude or set()
     groups = [(f"alpha={format_alpha(a)}", [run_name(a, s) for s in seeds]) for a in alphas]
     groups.append((f"untrained ({positions})", [f"untrained-{positions}_s{s}" for s in seeds]))
     rows = []
@@ -294,14 +297,16 @@ def pinwheels(metrics: pd.DataFrame, alphas: list[float], seeds: list[int], posi
                                      _value(metrics, stream, m, layer, stimset, "grid_spacing_mm"),
                                      _value(metrics, stream, m, layer, stimset, prefix + "area_lambda2")))
                    for m in models]
-            got = np.array([(n, a) for n, a, ok in got if ok and np.isfinite(n) and a > 0]).reshape(-1, 2)
+            learnt = [(stream, m) not in exclude for m in models]
+            got = np.array([(n, a) for (n, a, ok), keep in zip(got, learnt)
+                            if keep and ok and np.isfinite(n) and a > 0]).reshape(-1, 2)
             count, area_l2 = float(got[:, 0].sum()), float(got[:, 1].sum())
             density = count / area_l2 if area_l2 > 0 else np.nan
             low = stats.chi2.ppf(0.025, 2 * count) / 2 / area_l2 if count > 0 else 0.0
             high = stats.chi2.ppf(0.975, 2 * count + 2) / 2 / area_l2 if area_l2 > 0 else np.nan
             per_seed = got[:, 0] / got[:, 1] if len(got) else np.array([])
             rows.append(dict(stream=stream, area=area, layer=layer, stimset=stimset, model=group,
-                             n_seeds=len(got), pinwheels=count, area_lambda2=area_l2, density=density,
+                             n_seeds=len(got), n_not_learnt=int(len(models) - sum(learnt)), pinwheels=count, area_lambda2=area_l2, density=density,
                              ci_low=low if area_l2 > 0 else np.nan, ci_high=high,
                              seed_mean=float(per_seed.mean()) if len(per_seed) else np.nan,
                              seed_sd=float(per_seed.std(ddof=1)) if len(per_seed) > 1 else np.nan,
