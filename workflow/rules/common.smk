@@ -1,6 +1,7 @@
 # Shared helpers: result paths, wildcard constraints, the model sweep and which sheet goes with which model.
 import ast
 import copy
+import functools
 import os
 import sys
 from snakemake.exceptions import WorkflowError
@@ -41,10 +42,7 @@ wildcard_constraints:
     model=naming.MODEL_PATTERN,
 
 
-# 0.25 -> '0.25', 1e-5 -> '0.00001': the alpha wildcard's spelling
-fmt_alpha = naming.format_alpha
-
-
+@functools.cache
 def _lib_imports(module):
     """tdann modules that ``module`` imports (``from . import x``, ``from .x import``, ``from tdann(.x) import``)."""
     path = os.path.join(workflow.basedir, LIB, f"{module}.py")
@@ -57,11 +55,11 @@ def _lib_imports(module):
             found |= {a.name for a in node.names}
         elif node.level == 1 or mod.startswith("tdann."):
             found.add(mod.removeprefix("tdann.").split(".")[0])
-    return {
+    return frozenset(
         m
         for m in found
         if os.path.exists(os.path.join(workflow.basedir, LIB, f"{m}.py"))
-    }
+    )
 
 
 def lib(*modules):

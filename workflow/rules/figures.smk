@@ -9,7 +9,7 @@ rule fig_v1_orientation:
             seed=config["sweep"]["seeds"],
         ),
         main=lambda w: expand(
-            f"{R}/metrics/{w.stream}/a{fmt_alpha(config['sweep']['main_alpha'])}_s{{seed}}.h5",
+            f"{R}/metrics/{w.stream}/a{naming.format_alpha(config['sweep']['main_alpha'])}_s{{seed}}.h5",
             seed=config["sweep"]["seeds"],
         ),
         untrained=expand(
@@ -53,7 +53,7 @@ rule fig_mt_direction:
             f"{R}/metrics/dorsal/a0_s{{seed}}.h5", seed=config["sweep"]["seeds"]
         ),
         main=expand(
-            f"{R}/metrics/dorsal/a{fmt_alpha(config['sweep']['main_alpha'])}_s{{seed}}.h5",
+            f"{R}/metrics/dorsal/a{naming.format_alpha(config['sweep']['main_alpha'])}_s{{seed}}.h5",
             seed=config["sweep"]["seeds"],
         ),
         untrained=expand(
@@ -91,7 +91,7 @@ rule fig_mt_direction:
 rule fig_vtc_categories:
     input:
         zero=f"{R}/metrics/ventral/a0_s0.h5",
-        main=f"{R}/metrics/ventral/a{fmt_alpha(config['sweep']['main_alpha'])}_s0.h5",
+        main=f"{R}/metrics/ventral/a{naming.format_alpha(config['sweep']['main_alpha'])}_s0.h5",
         learning=f"{R}/tables/learning.csv",
         lib=lib("figures", "naming"),
     output:

@@ -111,7 +111,7 @@ def map_facts(path: str | Path, stimset: str, layer: str, prefix: str, sheet_siz
 def angle_map(ax: plt.Axes, zmap: np.ndarray, period: float, sheet_size: float, cmap: Any,
               pinwheels: np.ndarray | None = None, title: str = "") -> Any:
     """Show the preferred angle of a complex map (period 180: orientation, 360: direction) on the sheet, in mm, in
-    hue only (strength: :func:`strength_map`); ``pinwheels`` (mm) as white circles, drawn only where the caller has
+    hue only (strength: :func:`strength_map`); ``pinwheels`` (mm) as black circles, drawn only where the caller has
     a measured column spacing to give them meaning."""
     k = 360.0 / period
     angle = np.mod(np.degrees(np.angle(zmap)) / k, period)

@@ -233,13 +233,9 @@ def _results_root(path: str, rec: dict[str, Any]) -> Path | None:
     return None
 
 
-def _consumers(path: str, rec: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(record path, input entry) of every record in the run's results folder that names ``path`` as an input."""
-    root = _results_root(path, rec)
-    if root is None or not root.is_dir():
-        return []
-    target = os.path.abspath(path)
-    found = []
+def _consumer_index(root: Path) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """Every record under a results folder, inverted: absolute input path -> [(output path, input entry)]."""
+    index: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for car in root.rglob(f"*{SIDECAR_SUFFIX}"):
         try:
             other = json.loads(car.read_text())
@@ -247,9 +243,8 @@ def _consumers(path: str, rec: dict[str, Any]) -> list[tuple[str, dict[str, Any]
             continue
         out = str(car)[: -len(SIDECAR_SUFFIX)]
         for inp, meta in _inputs(out, other):
-            if os.path.abspath(inp) == target:
-                found.append((out, meta))
-    return found
+            index.setdefault(os.path.abspath(inp), []).append((out, meta))
+    return index
 
 
 def audit(paths: list[str | Path]) -> list[str]:
@@ -268,6 +263,7 @@ def audit(paths: list[str | Path]) -> list[str]:
     hashes = _Hashes()
     checked: list[str] = []
     seen: set[str] = set()
+    indexes: dict[Path, dict[str, list[tuple[str, dict[str, Any]]]]] = {}  # one scan per results folder
     for p in map(str, paths):
         if not os.path.exists(p):
             raise AuditError(f"{p}: file is missing")
@@ -275,7 +271,11 @@ def audit(paths: list[str | Path]) -> list[str]:
             raise AuditError(f"{p}: no provenance record ({sidecar(p).name} missing): only a file a pipeline step "
                              "wrote can be audited, and a result without its record cannot be trusted")
         rec = read(p)
-        for consumer, meta in _consumers(p, rec):
+        root = _results_root(p, rec)
+        if root is not None and root.is_dir() and root not in indexes:
+            indexes[root] = _consumer_index(root)
+        consumers = indexes[root].get(os.path.abspath(p), []) if root in indexes else []
+        for consumer, meta in consumers:
             crec = read(consumer) if os.path.exists(consumer) else None
             if crec is None or hashes[consumer] != crec.get("output_sha256"):
                 continue  # a stale record (its file was deleted or remade): it vouches for nothing

@@ -12,7 +12,7 @@ import pandas as pd
 from scipy import stats
 
 from . import analysis
-from .naming import format_alpha, parse_model, run_name
+from .naming import format_alpha, parse_model, run_name, untrained_name
 from .metrics import RINGACH_2002, probe_layer_of, spacing_resolved
 
 # (stream, area, layer config key, stimset, metric prefix): the maps the results table is about
@@ -47,7 +47,7 @@ def learning(metrics: pd.DataFrame, evals: pd.DataFrame, analysis_cfg: dict | No
              loss_ratio: float = 0.95) -> pd.DataFrame:
     """Did each network learn? One row per model: trained (stage 3 and stage 1) and the untrained controls.
 
-    Held-out contrastive loss and top-1 beside their chance values (``tdann.training.chance_levels``) and the linear
+    Held-out contrastive loss and top-1 beside their chance values (``tdann.chance.chance_levels``) and the linear
     probes with their 95% intervals beside chance (``tdann.probe``). A trained model ``learnt`` when its held-out
     loss is below ``loss_ratio`` x chance and its primary probe's interval (:data:`PROBES`) lies above chance; an
     untrained
@@ -155,10 +155,10 @@ def emergence(metrics: pd.DataFrame, alphas: list[float], seeds: list[int], posi
             trained = [run_name(alpha, s) for s in seeds]
             model_vals = np.array([_value(metrics, stream, m, layer, stimset, prefix + index) for m in trained])
             controls = {
-                "alpha=0": [_value(metrics, stream, f"a0_s{s}", layer, stimset, prefix + index) for s in seeds],
+                "alpha=0": [_value(metrics, stream, run_name(0, s), layer, stimset, prefix + index) for s in seeds],
                 "shuffled": [_value(metrics, stream, m, layer, stimset, f"{prefix}shuffled_{index}") for m in trained],
                 f"untrained ({positions})": [
-                    _value(metrics, stream, f"untrained-{positions}_s{s}", layer, stimset, prefix + index)
+                    _value(metrics, stream, untrained_name(positions, s), layer, stimset, prefix + index)
                     for s in seeds
                 ],
             }
@@ -254,7 +254,7 @@ def comparisons(metrics: pd.DataFrame, tradeoff_table: pd.DataFrame, alphas: lis
             ok = not metric.endswith("pinwheel_density") or _value(
                 metrics, stream, model, layer, stimset, metric.split("_")[0] + "_lambda_fit_ok") == 1
             return _value(metrics, stream, model, layer, stimset, metric) if ok else np.nan
-        zero = np.array([value(f"a0_s{s}") for s in seeds])
+        zero = np.array([value(run_name(0, s)) for s in seeds])
         for alpha in [a for a in alphas if a > 0]:
             vals = np.array([value(run_name(alpha, s)) for s in seeds])
             rows.append(dict(stream=stream, area=area, layer=layer, stimset=stimset, quantity=metric, alpha=alpha,
@@ -283,7 +283,7 @@ def pinwheels(metrics: pd.DataFrame, alphas: list[float], seeds: list[int], posi
     """
     exclude = exclude or set()
     groups = [(f"alpha={format_alpha(a)}", [run_name(a, s) for s in seeds]) for a in alphas]
-    groups.append((f"untrained ({positions})", [f"untrained-{positions}_s{s}" for s in seeds]))
+    groups.append((f"untrained ({positions})", [untrained_name(positions, s) for s in seeds]))
     rows = []
     for stream, area, key, stimset, metric in TUNING:
         if not metric.endswith("pinwheel_density") or stream not in set(metrics["stream"]):
@@ -323,7 +323,7 @@ def anchors(metrics: pd.DataFrame, alphas: list[float], seeds: list[int], positi
     macaque distribution where the raw file is configured (``analysis.ringach_dataset``), else NaN."""
     cfg = {**_DEFAULTS, **analysis_cfg}
     groups = [(f"alpha={format_alpha(a)}", [run_name(a, s) for s in seeds]) for a in alphas]
-    groups.append((f"untrained ({positions})", [f"untrained-{positions}_s{s}" for s in seeds]))
+    groups.append((f"untrained ({positions})", [untrained_name(positions, s) for s in seeds]))
     rows = []
     for stream, stimset in (("ventral", "gratings"), ("dorsal", "drifting")):
         if stream not in set(metrics["stream"]):
