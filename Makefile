@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 CORES ?= all
 SNAKEMAKE := $(VENV)/bin/snakemake
 
-.PHONY: env run laptop test test-fast bench sweep report docs-figures lint clean-results
+.PHONY: env run laptop published test test-fast bench sweep report docs-figures lint clean-results
 
 $(STAMP): envs/requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -21,6 +21,11 @@ run: env  ## the embedded default config, end to end, offline; then the HTML rep
 
 laptop: env  ## alpha 0 / 2.5 / 25 x 5 seeds (config/laptop.yaml, <= 90 min on 2 cores): what a verdict needs
 	$(SNAKEMAKE) --profile profiles/default --cores $(CORES) --configfile config/laptop.yaml
+
+published: env  ## the published TDANN networks (OSF 64qv3; set the paths in config/published.yaml), no training
+	$(SNAKEMAKE) --profile profiles/default --cores $(CORES) --configfile config/published.yaml
+	$(SNAKEMAKE) --profile profiles/default --cores 1 --configfile config/published.yaml \
+		--report results/published/report.html
 
 test: env  ## the whole test suite (fails on zero collected tests)
 	$(PY) -m pytest tests

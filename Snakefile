@@ -20,6 +20,7 @@ include: "workflow/rules/swapopt.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/screening.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/published.smk"
 include: "workflow/rules/extras.smk"
 include: "workflow/rules/sweep.smk"
 

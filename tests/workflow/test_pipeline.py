@@ -4,7 +4,6 @@ provenance audit along a figure's chain."""
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from checkout import copy_checkout
 from tdann import provenance
 from tdann.h5io import undescribed
 
@@ -80,12 +80,7 @@ def planned_rules(out: subprocess.CompletedProcess) -> set[str]:
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("pipeline")
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split()
-    for f in files:
-        if (ROOT / f).is_file():
-            (work / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / f, work / f)
+    copy_checkout(work)
     (work / "tiny.yaml").write_text(yaml.safe_dump(tiny_config("results")))
     t0 = time.time()
     out = run(work)

@@ -27,7 +27,7 @@ for _stream in STREAMS:
             gpu=1,
         params:
             stream=net_params(stream_cfg(_stream)),
-            layers=stream_layers(_stream),
+            layers=lambda w, s=_stream: model_layers(s, w.weights),
             batch_size=config["analysis"]["batch_size"],
             dtype=config["analysis"]["response_dtype"],
             device=config["run"]["device"],
@@ -53,7 +53,7 @@ rule metrics:
         analysis=analysis_params(),
         sheet_name=lambda w: sheet_of(w.model),
         stimsets=lambda w: eval_stimsets(w.stream),
-        layers=lambda w: stream_layers(w.stream),
+        layers=lambda w: model_layers(w.stream, w.model),
         hypercolumns=lambda w: layer_hypercolumns(w.stream),
     script:
         "../scripts/metrics.py"

@@ -38,8 +38,9 @@ wildcard_constraints:
     stimset="gratings|drifting|dots|categories",
     dataset=r"[A-Za-z0-9_-]+",
     species=r"[A-Za-z0-9_-]+",
-    weights=rf"pretrain|init_s\d+|a{naming.ALPHA_PATTERN}_s\d+",
+    weights=rf"pretrain|init_s\d+|a{naming.ALPHA_PATTERN}_s\d+|{naming.PUBLISHED_PATTERN}",
     model=naming.MODEL_PATTERN,
+    name=r"[A-Za-z0-9.-]+",
 
 
 @functools.cache
@@ -160,11 +161,49 @@ def weights_of(model):
 
 def sheet_of(model):
     """The cortical sheet (positions) a model id is analysed on."""
+    if model.startswith("published-"):
+        return model
     if model == "pretrain":
         return "retinotopic"
     if model.startswith("untrained-"):
         return model.split("-", 1)[1].split("_", 1)[0]
     return config["sweep"]["positions"]
+
+
+PUBLISHED = config["published"]
+
+
+def published_models():
+    """Ids of the published networks (``published.models``) when ``published.enabled``."""
+    if not PUBLISHED["enabled"]:
+        return []
+    return [naming.published_name(n) for n in PUBLISHED["models"]]
+
+
+def published_control(model):
+    """The untrained control of a published network: untrained weights on the published positions."""
+    return naming.untrained_name(model, PUBLISHED["control_seed"])
+
+
+def is_published(model):
+    """A published network or its untrained control (analysed on the published layers only)."""
+    return model.startswith("published-") or model.startswith("untrained-published-")
+
+
+def model_layers(stream, model):
+    """The layers a model's responses and metrics are taken on: the published layers for the published networks
+    and their controls, and for every model when only those are built (published.only); every sheet layer of the
+    stream otherwise."""
+    if is_published(model) or (PUBLISHED["enabled"] and PUBLISHED["only"]):
+        return list(PUBLISHED["layers"])
+    return stream_layers(stream)
+
+
+def published_targets():
+    if not PUBLISHED["enabled"]:
+        return []
+    figs = [f"{R}/figures/published_maps.{ext}" for ext in ("png", "pdf")]
+    return [f"{R}/tables/published.csv"] + figs
 
 
 def dataset_dirs(names):
@@ -246,6 +285,8 @@ def all_targets():
     sweep = (
         [f"{R}/tables/settings_sweep.md"] if config["settings_sweep"]["enabled"] else []
     )
+    if PUBLISHED["enabled"] and PUBLISHED["only"]:
+        return published_targets()
     return (
         [
             f"{R}/tables/tradeoff.csv",
@@ -254,6 +295,7 @@ def all_targets():
         ]
         + figure_targets()
         + sweep
+        + published_targets()
     )
 
 

@@ -49,5 +49,46 @@ def check_config():
                 f"config: datasets.{name}.urls is required for kind: url"
             )
 
+    check_published(config["published"])
+
+
+def check_published(pub):
+    """The published networks are full-width ResNet-18s: the ventral stream must build that network and measure
+    the V1-like and VTC-like sets on the layers the position files are read for."""
+    if not pub["enabled"]:
+        return
+    if not pub.get("models"):
+        raise WorkflowError("config: published.models must name at least one network")
+    if pub.get("dataset") not in config["datasets"]:
+        raise WorkflowError(
+            f"config: published.dataset {pub.get('dataset')!r} is not a datasets entry "
+            f"(defined: {list(config['datasets'])})"
+        )
+    ventral = config["streams"].get("ventral")
+    if ventral is None:
+        raise WorkflowError("config: published networks need streams.ventral")
+    want = {"arch": "resnet18", "width": 1.0, "stem": "standard"}
+    wrong = {k: ventral.get(k) for k, v in want.items() if ventral.get(k) != v}
+    if wrong:
+        raise WorkflowError(
+            f"config: published networks are {want}; streams.ventral has {wrong} "
+            "(use config/published.yaml)"
+        )
+    missing = [l for l in pub["layers"] if l not in ventral["layers"]]
+    if missing:
+        raise WorkflowError(
+            f"config: published.layers {missing} are not layers of streams.ventral"
+        )
+    need = {config["analysis"]["v1_layer"], config["analysis"]["vtc_layer"]}
+    if not need <= set(pub["layers"]):
+        raise WorkflowError(
+            f"config: published.layers must include the V1-like and VTC-like layers {sorted(need)}"
+        )
+    if not {"gratings", "categories"} <= set(ventral["eval_stimuli"]):
+        raise WorkflowError(
+            "config: published networks are measured on gratings and categories: "
+            "add them to streams.ventral.eval_stimuli"
+        )
+
 
 check_config()

@@ -22,7 +22,6 @@ with step(snakemake, config_keys=["figures", "analysis.vtc_layer", "analysis.pat
     short = {c: (c + "*" if shown[c] != c else c) for c in cats}
     extent = (0, p.sheet_size, 0, p.sheet_size)
     lim = max(np.nanmax(np.abs(g[f"cat_{c}_tmap"])) for _, g in models for c in cats)
-    bar = 10.0 if p.sheet_size >= 30 else 1.0  # scale bar length, mm
     for row, (label, g) in enumerate(models):
         for col, cat in enumerate(cats):
             ax = fig.add_subplot(gs[row, col])
@@ -31,9 +30,7 @@ with step(snakemake, config_keys=["figures", "analysis.vtc_layer", "analysis.pat
             if mask.any():
                 xs = np.linspace(0, p.sheet_size, mask.shape[1])
                 ax.contour(xs, xs, mask, levels=[0.5], colors="k", linewidths=1.0)
-            x0, y0 = 0.05 * p.sheet_size, 0.06 * p.sheet_size
-            ax.plot([x0, x0 + bar], [y0, y0], color="k", lw=2.5, solid_capstyle="butt")
-            ax.text(x0 + bar / 2, y0 + 0.03 * p.sheet_size, f"{bar:g} mm", ha="center", va="bottom", fontsize=6)
+            figures.scale_bar(ax, p.sheet_size)
             ax.set_title(f"{label}: {shown[cat]}", fontsize=8)
             ax.set_xticks([])
             ax.set_yticks([])

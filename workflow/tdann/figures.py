@@ -193,6 +193,44 @@ def smoothness_panel(ax: plt.Axes, bins_mm: np.ndarray,
     ax.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
 
 
+#: category colours of patch outlines (VTC-like maps)
+CATEGORY_COLOURS = {"faces": "tab:red", "bodies": "tab:orange", "characters": "tab:purple", "places": "tab:green",
+                    "objects": "tab:blue"}
+
+
+def scale_bar(ax: plt.Axes, sheet_size: float) -> None:
+    """A 10 mm (sheets >= 30 mm) or 1 mm bar in the lower left corner of a sheet panel."""
+    bar = 10.0 if sheet_size >= 30 else 1.0
+    x0, y0 = 0.05 * sheet_size, 0.06 * sheet_size
+    ax.plot([x0, x0 + bar], [y0, y0], color="k", lw=2.5, solid_capstyle="butt")
+    ax.text(x0 + bar / 2, y0 + 0.03 * sheet_size, f"{bar:g} mm", ha="center", va="bottom", fontsize=6)
+
+
+def patch_overlay(ax: plt.Axes, g: dict[str, np.ndarray], sheet_size: float, title: str = "") -> list[str]:
+    """Every category's patches (``cat_<c>_patch_mask``) outlined in its colour on one sheet, as the published
+    VTC maps show them; returns the categories that have at least one patch (the legend names the others too)."""
+    cats = [str(c.decode() if isinstance(c, bytes) else c) for c in g["cat_names"]]
+    found = []
+    for cat in cats:
+        mask = g[f"cat_{cat}_patch_mask"].astype(float)
+        colour = CATEGORY_COLOURS.get(cat, "k")
+        if mask.any():
+            xs = np.linspace(0, sheet_size, mask.shape[1])
+            ax.contourf(xs, xs, mask, levels=[0.5, 1.5], colors=[colour], alpha=0.35)
+            ax.contour(xs, xs, mask, levels=[0.5], colors=[colour], linewidths=1.2)
+            found.append(cat)
+        ax.plot([], [], color=colour, lw=3, label=f"{cat} ({'patches' if mask.any() else 'none'})")
+    ax.set_xlim(0, sheet_size)
+    ax.set_ylim(0, sheet_size)
+    ax.set_aspect("equal")
+    scale_bar(ax, sheet_size)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=2, frameon=False)
+    return found
+
+
 def save(fig: plt.Figure, outputs: Sequence[str], dpi: int = 150) -> None:
     """Save to every output path (PNG, PDF, ...) and close."""
     for out in outputs:

@@ -1,7 +1,9 @@
 """The run contract: how a model is named in paths, tables and figures.
 
 A stage-3 model is ``a<alpha>_s<seed>`` (``a2.5_s0``); the stage-1 network is ``pretrain``; the untrained controls
-are ``untrained-<sheet>_s<seed>`` (``untrained-swapopt_s1``). Alpha is written in plain positional decimals, the
+are ``untrained-<sheet>_s<seed>`` (``untrained-swapopt_s1``); a published TDANN network imported from its
+checkpoint is ``published-<name>`` (``published-lw0.25``), and its untrained control on the same positions
+``untrained-published-<name>_s<seed>``. Alpha is written in plain positional decimals, the
 shortest spelling that reads back as the same float (``0.00001``, never ``1e-05``), so that every valid alpha
 round-trips through a path and matches :data:`ALPHA_PATTERN`. Rules, tables and figures all use these functions.
 """
@@ -14,8 +16,11 @@ from decimal import Decimal
 
 #: the alpha wildcard (Snakemake ``wildcard_constraints``)
 ALPHA_PATTERN = r"\d+(\.\d+)?"
-#: every model id: stage 3, stage 1, untrained controls
-MODEL_PATTERN = rf"pretrain|untrained-(retinotopic|swapopt)_s\d+|a{ALPHA_PATTERN}_s\d+"
+#: a published network's id (its name has no "_", so that ``_s<seed>`` stays unambiguous)
+PUBLISHED_PATTERN = r"published-[A-Za-z0-9.-]+"
+#: every model id: stage 3, stage 1, untrained controls, published networks
+MODEL_PATTERN = (rf"pretrain|untrained-(retinotopic|swapopt|{PUBLISHED_PATTERN})_s\d+|a{ALPHA_PATTERN}_s\d+"
+                 rf"|{PUBLISHED_PATTERN}")
 
 
 def format_alpha(alpha: float | int | str) -> str:
@@ -39,11 +44,21 @@ def untrained_name(sheet: str, seed: int) -> str:
     return f"untrained-{sheet}_s{int(seed)}"
 
 
+def published_name(name: str) -> str:
+    """The model id of the published network configured as ``published.models.<name>``."""
+    if not re.fullmatch(PUBLISHED_PATTERN, f"published-{name}"):
+        raise ValueError(f"published model name {name!r}: use letters, digits, '.' and '-' only")
+    return f"published-{name}"
+
+
 def parse_model(model: str) -> dict:
     """'a0.25_s1' -> alpha 0.25, seed 1, kind 'trained'; 'untrained-swapopt_s0' -> kind 'untrained-swapopt';
     'pretrain' -> kind 'pretrain'. Raises ValueError naming the id if it is none of these."""
     if not re.fullmatch(MODEL_PATTERN, model):
-        raise ValueError(f"not a model id: {model!r} (expected a<alpha>_s<seed>, pretrain or untrained-<sheet>_s<seed>)")
+        raise ValueError(f"not a model id: {model!r} (expected a<alpha>_s<seed>, pretrain, untrained-<sheet>_s<seed> "
+                         "or published-<name>)")
+    if model.startswith("published-"):
+        return {"kind": "published", "alpha": math.nan, "seed": math.nan}
     if model == "pretrain":
         return {"kind": "pretrain", "alpha": 0.0, "seed": 0}
     head, seed = model.rsplit("_s", 1)

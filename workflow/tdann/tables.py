@@ -343,6 +343,69 @@ def anchors(metrics: pd.DataFrame, alphas: list[float], seeds: list[int], positi
     return pd.DataFrame(rows)
 
 
+def published(metrics: pd.DataFrame, models: dict[str, dict], controls: dict[str, str],
+              analysis_cfg: dict) -> pd.DataFrame:
+    """The published TDANN networks' maps beside their controls, one row per (model, quantity).
+
+    ``models``: id -> {"label", "alpha"}; ``controls``: id -> the untrained network's id on the same positions.
+    V1-like layer (gratings): smoothness and far index with the shuffled-position null, circular variance, the
+    fraction orientation-selective, and column spacing and pinwheel density only where the spacing was measured
+    (:func:`tdann.metrics.spacing_resolved`; NaN otherwise). VTC-like layer (categories): per category the t-map
+    smoothness with its null, patch count and area, the fraction selective; the category probe with its chance."""
+    cfg = {**_DEFAULTS, **(analysis_cfg or {})}
+    v1, vtc = cfg["v1_layer"], cfg["vtc_layer"]
+    cats = sorted({m.split("_")[1] for m in metrics["metric"] if m.startswith("cat_") and m.endswith("_patches")})
+    rows = []
+    for model, info in models.items():
+        for who, mid in (("published", model), ("untrained_control", controls[model])):
+            val = lambda layer, stimset, metric: _value(metrics, "ventral", mid, layer, stimset, metric)  # noqa: E731
+            resolved = spacing_resolved(val(v1, "gratings", "ori_lambda_fit_ok"), val(v1, "gratings", "ori_lambda_mm"),
+                                        val(v1, "gratings", "grid_spacing_mm"), val(v1, "gratings", "ori_area_lambda2"))
+            quantities = [
+                ("V1", v1, "gratings", "orientation smoothness index", "ori_smoothness", "ori_shuffled_smoothness"),
+                ("V1", v1, "gratings", "orientation far index", "ori_far_index", "ori_shuffled_far_index"),
+                ("V1", v1, "gratings", "mean circular variance", "ori_mean_cv", None),
+                ("V1", v1, "gratings", "fraction orientation-selective", "ori_frac_selective", None),
+                ("V1", v1, "gratings", "column spacing (mm)", "ori_lambda_mm", None),
+                ("V1", v1, "gratings", "pinwheels per column spacing^2", "ori_pinwheel_density", None),
+            ]
+            for c in cats:
+                quantities += [
+                    ("VTC", vtc, "categories", f"{c}: t-map smoothness index", f"cat_{c}_t_smoothness",
+                     f"cat_{c}_t_shuffled_smoothness"),
+                    ("VTC", vtc, "categories", f"{c}: patches", f"cat_{c}_patches", None),
+                    ("VTC", vtc, "categories", f"{c}: patch area (mm^2)", f"cat_{c}_patch_area_mm2", None),
+                    ("VTC", vtc, "categories", f"{c}: fraction selective", f"cat_{c}_frac_selective", None),
+                ]
+            quantities.append(("VTC", vtc, "categories", "category probe accuracy", "probe_accuracy", "probe_chance"))
+            for area, layer, stimset, name, metric, null in quantities:
+                value = val(layer, stimset, metric)
+                if metric in ("ori_lambda_mm", "ori_pinwheel_density") and not resolved:
+                    value = np.nan
+                rows.append(dict(model=model, label=info.get("label", model), alpha=info.get("alpha", np.nan),
+                                 network=who, network_id=mid, area=area, layer=layer, stimset=stimset,
+                                 quantity=name, metric=metric, value=value,
+                                 null=val(layer, stimset, null) if null else np.nan,
+                                 null_kind={None: "", "probe_chance": "chance"}.get(null, "shuffled positions")))
+    return pd.DataFrame(rows)
+
+
+def published_markdown(table: pd.DataFrame) -> str:
+    """:func:`published` as one Markdown table per published network: a row per quantity, the network's value and
+    its null beside the untrained control's."""
+    parts = []
+    for model, t in table.groupby("model", sort=False):
+        pub = t[t["network"] == "published"].set_index(["area", "quantity"])
+        ctl = t[t["network"] == "untrained_control"].set_index(["area", "quantity"])
+        wide = pd.DataFrame({"published": pub["value"], "published null": pub["null"],
+                             "untrained": ctl["value"], "untrained null": ctl["null"],
+                             "null": pub["null_kind"]}).reset_index()
+        alpha = t["alpha"].iloc[0]
+        head = f"### {t['label'].iloc[0]} (`{model}`" + (f", alpha {format_alpha(alpha)})" if np.isfinite(alpha) else ")")
+        parts.append(head + "\n\n" + to_markdown(wide))
+    return "\n\n".join(parts)
+
+
 def to_markdown(table: pd.DataFrame, floatfmt: str = ".3f") -> str:
     """A plain markdown rendering (no tabulate dependency)."""
     if table.empty:
