@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -236,3 +238,13 @@ def test_params_count_and_moving_disks_round_trip(tmp_path):
         assert torch.equal(back[key].to(value.dtype), value), key
     with pytest.raises(st.StimulusError, match="g.h5"):
         st.load_moving_disks(path)
+
+
+def test_the_config_schema_names_every_grating_colour_and_no_other():
+    import yaml
+
+    schema = yaml.safe_load((Path(__file__).resolve().parents[2] / "workflow/schemas/config.schema.yaml").read_text())
+    enum = schema["properties"]["stimuli"]["properties"]["gratings"]["properties"]["colours"]["items"]["enum"]
+    assert set(enum) == set(S.GRATING_COLOURS)
+    red_cyan = S.gratings(16, orientations=1, sfs=(2.0,), phases=1, colours=("red_cyan",))[0][0]
+    assert np.allclose(red_cyan[1], red_cyan[2]) and np.allclose(red_cyan[0] - 0.5, -(red_cyan[1] - 0.5))

@@ -105,10 +105,12 @@ def _unit(deg: float) -> tuple[float, float]:
 
 # Colour variants of a grating: channel weights of the modulation (R, G, B) around mid-gray.
 # "red_green" and "blue_yellow" are colour-opponent variants (not calibrated for isoluminance); the original set
-# uses two colours (docs/reference.md §3).
+# uses two colours, black / white ("gray") and red / cyan ("red_cyan") (docs/reference.md §3). The config schema lists
+# these names (a typo stops the dry run).
 GRATING_COLOURS = {
     "gray": (1.0, 1.0, 1.0),
     "red_green": (1.0, -1.0, 0.0),
+    "red_cyan": (1.0, -1.0, -1.0),  # the published set's colour gratings (docs/reference.md §3)
     "blue_yellow": (-1.0, -1.0, 1.0),
 }
 
