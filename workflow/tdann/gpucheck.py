@@ -125,6 +125,23 @@ def _autocast(device: torch.device, amp: str):
     return contextlib.nullcontext()
 
 
+def _train_step(model: torch.nn.Module, task: Callable[[], torch.Tensor], sl: dict[str, SpatialLoss],
+                opt: torch.optim.Optimizer, gen: torch.Generator) -> Callable[[bool], None]:
+    """One SGD step of ``task()`` (the contrastive loss), plus alpha x the spatial loss of all 8 blocks (in float32)
+    when called with True."""
+
+    def step(with_sl: bool) -> None:
+        opt.zero_grad(set_to_none=True)
+        with FeatureTaps(model, LAYERS if with_sl else ()) as taps:
+            loss = task()
+            if with_sl:
+                loss = loss + sum(ALPHA * sl[n](taps.flat(n).float(), gen) for n in LAYERS)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
 def check_ventral(s: Shapes, device: torch.device, steps: int, amp: str, channels_last: bool,
                   compile_: bool) -> dict[str, float]:
     torch.manual_seed(0)
@@ -137,18 +154,12 @@ def check_ventral(s: Shapes, device: torch.device, steps: int, amp: str, channel
     opt = torch.optim.SGD([*model.parameters(), *head.parameters()], lr=0.01, momentum=0.9)
     gen = torch.Generator(device=device).manual_seed(0)
 
-    def step(with_sl: bool) -> None:
-        opt.zero_grad(set_to_none=True)
-        with FeatureTaps(model, LAYERS if with_sl else ()) as taps:
-            with _autocast(device, amp):
-                z = head(embed(x))
-            loss, _ = nt_xent(z[: s.batch_images].float(), z[s.batch_images:].float(), 0.1)
-            if with_sl:
-                loss = loss + sum(ALPHA * sl[n](taps.flat(n).float(), gen) for n in LAYERS)
-        loss.backward()
-        opt.step()
+    def task() -> torch.Tensor:
+        with _autocast(device, amp):
+            z = head(embed(x))
+        return nt_xent(z[: s.batch_images].float(), z[s.batch_images:].float(), 0.1)[0]
 
-    out = timed(step, steps, device)
+    out = timed(_train_step(model, task, sl, opt, gen), steps, device)
     out["images_per_s"] = s.batch_images / out["s_per_step_sl"]
     return out
 
@@ -168,18 +179,11 @@ def check_dorsal(s: Shapes, device: torch.device, steps: int, amp: str, channels
     opt = torch.optim.SGD([p for p in moco.parameters() if p.requires_grad], lr=0.03, momentum=0.9)
     gen = torch.Generator(device=device).manual_seed(0)
 
-    def step(with_sl: bool) -> None:
-        opt.zero_grad(set_to_none=True)
-        with FeatureTaps(moco.encoder_q, LAYERS if with_sl else ()) as taps:
-            with _autocast(device, amp):
-                loss, _ = moco(x_q, x_k, gen)
-            loss = loss.float()
-            if with_sl:
-                loss = loss + sum(ALPHA * sl[n](taps.flat(n).float(), gen) for n in LAYERS)
-        loss.backward()
-        opt.step()
+    def task() -> torch.Tensor:
+        with _autocast(device, amp):
+            return moco(x_q, x_k, gen)[0].float()
 
-    out = timed(step, steps, device)
+    out = timed(_train_step(moco.encoder_q, task, sl, opt, gen), steps, device)
     out["clips_per_s"] = s.batch_clips / out["s_per_step_sl"]
     return out
 
