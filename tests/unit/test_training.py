@@ -341,3 +341,28 @@ def test_a_failed_save_leaves_no_temporary_file_and_names_the_path(tmp_path: Pat
         training._atomic_save({"w": torch.ones(3)}, target)
     assert target.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["weights.pt"]
+
+
+@pytest.mark.parametrize("task", ["simclr", "moco"])
+def test_channels_last_trains_to_the_float32_result_and_bf16_waits_for_cuda(task: str, data: dict, reference: dict,
+                                                                            tmp_path: Path) -> None:
+    """channels_last gives the default layout's losses to float precision (the first steps; a tiny net at this
+    learning rate amplifies float error to ~2% by step 6) and contiguous weights; amp: bf16 is a
+    CUDA setting, so on a CPU the run is the float32 one, bit for bit (tdann.gpucheck times bf16 on a GPU)."""
+    ref = pd.read_csv(reference[task] / "log.csv")
+    run = tmp_path / "cl"
+    _run(_cfg(task, channels_last=True), data, run)
+    got = pd.read_csv(run / "log.csv")
+    np.testing.assert_allclose(got["task_loss"][:2], ref["task_loss"][:2], rtol=1e-4)  # then float error grows
+    np.testing.assert_allclose(got["task_loss"], ref["task_loss"], rtol=0.05)
+    assert all(v.is_contiguous() for v in _load(run / "weights.pt").values())
+    _run(_cfg(task, amp="bf16"), data, tmp_path / "bf16")
+    _assert_same_weights(tmp_path / "bf16" / "weights.pt", reference[task] / "weights.pt")
+    with pytest.raises(training.TrainConfigError, match="amp"):
+        _cfg(task, amp="fp8")
+
+
+def test_speed_settings_at_their_defaults_keep_the_run_key() -> None:
+    base = training.run_key(_cfg(), "d", "s")
+    assert training.run_key(_cfg(amp="none", channels_last=False), "d", "s") == base
+    assert training.run_key(_cfg(amp="bf16"), "d", "s") != base

@@ -60,6 +60,8 @@ log_ = logging.getLogger("tdann.training")
 
 # Config fields that may change between a run and its resumption; every other field must match the checkpoint.
 _RESUMABLE_CHANGES = ("device", "threads", "checkpoint_every", "log_every", "eval_batches")
+#: fields added after checkpoints were written: a config at these values keys and resumes as before they existed
+_LATER_FIELDS = {"amp": "none", "channels_last": False}
 
 
 class TrainConfigError(ValueError):
@@ -109,6 +111,11 @@ class TrainConfig:
     steps without it and 0.82 x chance with it (``tests/unit/test_training.py``).
     ``sync_bn`` converts BatchNorm to SyncBatchNorm under multi-GPU DDP (CUDA only; torch's SyncBatchNorm has no
     CPU implementation). ``threads`` 0 leaves torch's thread count alone.
+    ``amp="bf16"`` runs the network's forward passes under bf16 autocast on CUDA devices (the NT-Xent and spatial
+    losses, and the held-out evaluation, stay in float32; MoCo's loss is part of its forward; on a CPU it is
+    ignored); ``channels_last`` stores weights and
+    inputs as channels_last (2D) / channels_last_3d (3D). Both are for GPUs (``python -m tdann.gpucheck`` measures
+    their gain) and change results only at the precision of their arithmetic.
     """
 
     stream: str = "ventral"
@@ -142,6 +149,8 @@ class TrainConfig:
     threads: int = 0
     bn_groups: int = 1
     sync_bn: bool = False
+    amp: str = "none"
+    channels_last: bool = False
     checkpoint_every: int = 100
     log_every: int = 10
     eval_batches: int = 10
@@ -189,7 +198,7 @@ class TrainConfig:
         if self.arch != streams[self.stream]:
             raise TrainConfigError(f"stream {self.stream!r} uses arch {streams[self.stream]!r}, got {self.arch!r}")
         choices = {"stem": models.STEMS, "task": ("simclr", "moco"), "sl_kind": ("rel", "abs"),
-                   "schedule": ("cosine", "constant")}
+                   "schedule": ("cosine", "constant"), "amp": ("none", "bf16"), "channels_last": (False, True)}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise TrainConfigError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
@@ -262,7 +271,8 @@ def run_key(cfg: TrainConfig, *input_digests: str) -> str:
     and the digests of its inputs (data store, sheet). The run folder is named by it, so a checkpoint is reused only
     by the very run that wrote it: new data, a new sheet or a new setting start a fresh run instead of resuming a
     stale one (or refusing to run)."""
-    fields = {k: v for k, v in cfg.to_dict().items() if k not in _RESUMABLE_CHANGES}
+    fields = {k: v for k, v in cfg.to_dict().items()
+              if k not in _RESUMABLE_CHANGES and not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])}
     blob = json.dumps({"config": fields, "inputs": list(input_digests)}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -431,7 +441,7 @@ def save_weights(model: nn.Module, path: str | Path) -> Path:
     """Write the encoder's plain state dict (CPU tensors) atomically; loads into ``models.build_model`` and, at
     width 1 and the standard stem, into torchvision's model, with ``torch.load(weights_only=True)``."""
     model = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}  # channels_last too
     return _atomic_save(state, path)
 
 
@@ -493,6 +503,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def _check_resume(cfg: TrainConfig, ck: Mapping[str, Any], path: Path) -> None:
     saved, now = ck["config"], cfg.to_dict()
+    saved = {**_LATER_FIELDS, **saved}
     diff = [k for k in now if k not in _RESUMABLE_CHANGES and saved.get(k) != now[k]]
     if diff:
         details = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in diff)
@@ -664,6 +675,11 @@ def _train(cfg: TrainConfig, data_path: str | Path, sheets_path: str | Path, run
     sls = {k: v.to(device) for k, v in _spatial_losses(cfg, sheets_path, cfg.neighborhoods_per_batch).items()}
     encoder, task = _build(cfg)
     encoder.to(device), task.to(device)
+    fmt = _memory_format(cfg)
+    if fmt is not None:
+        task.to(memory_format=fmt)
+    if cfg.amp == "bf16" and device.type != "cuda":
+        log_.info("amp: bf16 is a CUDA setting; training on %s in float32", device)
     if ddp.active and cfg.sync_bn:
         if device.type != "cuda":
             raise TrainConfigError("sync_bn needs CUDA (torch's SyncBatchNorm has no CPU implementation)")
@@ -721,6 +737,8 @@ def _train(cfg: TrainConfig, data_path: str | Path, sheets_path: str | Path, run
             v1, v2 = _views(cfg, store.get(idx).to(device), gen)  # the global batch, on every rank
             n_local = cfg.batch_size // ddp.world
             v1, v2 = (v[ddp.rank * n_local:(ddp.rank + 1) * n_local] for v in (v1, v2))
+            if fmt is not None:
+                v1, v2 = v1.contiguous(memory_format=fmt), v2.contiguous(memory_format=fmt)
             task_loss, top1, sl_values = _step_losses(cfg, net, taps, sls, v1, v2, step, ddp, sheets_path)
             total = task_loss + sum(cfg.layer_alpha(k) * v for k, v in sl_values.items())
 
@@ -798,13 +816,16 @@ def _step_losses(cfg: TrainConfig, net: nn.Module, taps: models.FeatureTaps, sls
     """
     if cfg.task == "moco":
         gen = torch.Generator().manual_seed(_seed(cfg.seed, 5, step))  # MoCo's key shuffle
-        loss, top1 = net(v1, v2, generator=gen)
+        with _autocast(cfg, v1.device):
+            loss, top1 = net(v1, v2, generator=gen)
+        loss = loss.float()
         feats = {layer: taps.flat(layer) for layer in cfg.layers}
         return loss, top1.float(), _spatial(cfg, sls, feats, step, ddp, sheets_path)
     z1s, z2s, chunks = [], [], []
     bn_state: list[tuple[nn.Module, str, Tensor]] = []
     for g, (c1, c2) in enumerate(zip(v1.chunk(cfg.bn_groups), v2.chunk(cfg.bn_groups))):
-        z = net(torch.cat([c1, c2]))
+        with _autocast(cfg, v1.device):
+            z = net(torch.cat([c1, c2]))
         z1s.append(z[: len(c1)])
         z2s.append(z[len(c1):])
         chunks.append({layer: taps.flat(layer) for layer in cfg.layers})
@@ -819,6 +840,19 @@ def _step_losses(cfg: TrainConfig, net: nn.Module, taps: models.FeatureTaps, sls
         z1, z2 = _GatherWithGrad.apply(z1), _GatherWithGrad.apply(z2)
     loss, top1 = losses.nt_xent(z1, z2, cfg.temperature)
     return loss, top1.float(), _spatial(cfg, sls, feats, step, ddp, sheets_path)
+
+
+def _autocast(cfg: TrainConfig, device: torch.device):
+    """bf16 autocast of a forward pass when ``cfg.amp == "bf16"`` on a CUDA device (the losses computed after it
+    stay float32). On a CPU the setting is ignored: CPU bf16 is slower than float32 there, and its BatchNorm over
+    3D feature maps overflowed the running variance within one step (r3d_18, torch 2.14)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp == "bf16" and device.type == "cuda")
+
+
+def _memory_format(cfg: TrainConfig) -> torch.memory_format | None:
+    if not cfg.channels_last:
+        return None
+    return torch.channels_last_3d if cfg.arch == "r3d_18" else torch.channels_last
 
 
 def _spatial(cfg: TrainConfig, sls: Mapping[str, nn.Module], feats: Mapping[str, Tensor], step: int, ddp: _Dist,
