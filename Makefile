@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 CORES ?= all
 SNAKEMAKE := $(VENV)/bin/snakemake
 
-.PHONY: env run laptop published gpu-check test test-fast bench sweep report docs-figures lint clean-results
+.PHONY: env run laptop published rehearsal gpu-check test test-fast bench sweep report docs-figures lint clean-results
 
 $(STAMP): envs/requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -32,6 +32,10 @@ test: env  ## the whole test suite (fails on zero collected tests)
 
 test-fast: env
 	$(PY) -m pytest tests -m "not slow and not slurm and not workflow"
+
+rehearsal: env  ## config/paper.yaml at its real shapes on real-format fixtures, few steps (results/rehearsal/)
+	test -d results/rehearsal/fixtures/floc || $(PY) -m tdann.fixtures results/rehearsal/fixtures
+	$(SNAKEMAKE) --profile profiles/default --cores $(CORES) --configfile config/paper.yaml config/rehearsal.yaml
 
 gpu-check: env  ## paper-shape steps of both streams and a SwapOpt layer on this machine's GPU (CPU: TINY=1)
 	$(PY) -m tdann.gpucheck $(if $(TINY),--tiny,)
