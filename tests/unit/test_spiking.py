@@ -214,3 +214,27 @@ def test_split_by_speed_cuts_segments_and_drops_onsets():
     assert torch.equal(ev[1:], on[25:36])
     with pytest.raises(SpikingConfigError, match="segments"):
         split_by_speed({k: v for k, v in stream.items() if k != "segments"})
+
+
+def test_fitted_inhibition_gives_each_channel_its_own_disk(stimuli, tmp_path):
+    """The exercise's point: threshold channels all prefer the fastest disk; with the fitted inhibition from faster
+    channels (a pool wider than the disk, a low-passed trace) the three prefer three different speeds, and most of
+    each channel's spikes come from the disk it was fitted to."""
+    from tdann.spiking import channel_selectivity, fit_inhibition
+
+    params = fit_channels(stimuli, n_channels=3, tau_grid=(100.0, 400.0, 800.0), n_thresholds=16)
+    params.update(inhibition_radius=8.0, inhibition_tau=20.0)
+    plain = channel_selectivity(speed_tuning(channels_from_params(params), stimuli), params["target_speed"])
+    assert plain["preferred_speed"].nunique() == 1 and (plain["preferred_speed"] == 2.0).all()
+    best, tried = fit_inhibition(params, stimuli, [0.0, 2.0, 8.0, 16.0], 8.0, 20.0)
+    assert best > 0 and tried.loc[tried["inhibition"] == 0.0, "distinct_preferences"].item() == 1
+    sel = channel_selectivity(speed_tuning(channels_from_params({**params, "inhibition": best}), stimuli),
+                              params["target_speed"])
+    assert list(sel["preferred_speed"]) == list(SPEEDS)
+    assert (sel["own_fraction"] > 0.5).all() and (sel["own_fraction"] > plain["own_fraction"]).iloc[:2].all()
+    row_sums = sel[[f"frac_{s:g}" for s in SPEEDS]].sum(1)
+    np.testing.assert_allclose(row_sums, 1.0)
+    path = tmp_path / "speed.h5"
+    write_speed_channels_h5(str(path), {**params, "inhibition": best}, speed_tuning(channels_from_params(params),
+                                                                                   stimuli), inhibition_fit=tried)
+    assert undescribed(str(path)) == []

@@ -9,6 +9,7 @@ rule speed_channels:
         h5=f"{R}/spiking/speed_channels.h5",
         tuning=f"{R}/spiking/speed_tuning.csv",
         comparison=f"{R}/spiking/comparison.csv",
+        selectivity=f"{R}/spiking/channel_selectivity.csv",
     log:
         log_path("speed_channels", "disks"),
     benchmark:
@@ -50,6 +51,7 @@ rule fig_spiking:
         h5=f"{R}/spiking/speed_channels.h5",
         tuning=f"{R}/spiking/speed_tuning.csv",
         comparison=f"{R}/spiking/comparison.csv",
+        selectivity=f"{R}/spiking/channel_selectivity.csv",
         disks=f"{R}/stimuli/disks.h5",
         lib=lib("figures", "spiking", "stimuli"),
     output:

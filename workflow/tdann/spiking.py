@@ -149,8 +149,13 @@ class SpeedChannels(nn.Module):
         tau_mem_inv: per-channel inverse membrane time constants (1/s; docs/reference.md §7 default 100).
         v_th: per-channel thresholds (default 1).
         kernel_radius: radius (pixels) of the disk kernel.
-        inhibition: weight of the inhibition a channel receives from every faster channel's spikes at the previous
-            step (pooled with the disk kernel); 0 disables it.
+        inhibition: weight of the inhibition a channel receives from every faster channel's spikes (pooled over a
+            disk of ``inhibition_radius`` pixels and low-pass filtered with ``inhibition_tau``); 0 disables it.
+        inhibition_radius: radius (pixels) of the pool of faster-channel spikes that inhibits a pixel (default: the
+            kernel radius). A pool wider than the disk lets the few spikes of a fast channel silence the slower
+            channels over the whole disk.
+        inhibition_tau: time constant (steps) of the inhibitory trace, ``trace <- exp(-1/tau) trace + pooled
+            spikes``; 0: the previous step's spikes only.
         surround: weight of the surround annulus of the kernel (0 = plain disk).
         input_gain: factor on the kernel output (the kernel sums to 1, so the drive is a fraction of pixels with
             events per step times this gain).
@@ -167,6 +172,8 @@ class SpeedChannels(nn.Module):
         inhibition: float = 0.0,
         surround: float = 0.0,
         input_gain: float = 1.0,
+        inhibition_radius: float | None = None,
+        inhibition_tau: float = 0.0,
         v_leak: float = 0.0,
         v_reset: float = 0.0,
         dt: float = 1e-3,
@@ -185,17 +192,18 @@ class SpeedChannels(nn.Module):
             raise SpikingConfigError(f"backend must be 'norse' or 'torch', got {backend!r}")
         if backend == "norse" and not HAVE_NORSE:
             raise RuntimeError("backend 'norse' requested but norse does not import; use backend='torch'")
-        if inhibition < 0:
-            raise SpikingConfigError(f"inhibition must be >= 0, got {inhibition}")
+        if inhibition < 0 or inhibition_tau < 0:
+            raise SpikingConfigError(f"inhibition and inhibition_tau must be >= 0, got {inhibition}, {inhibition_tau}")
         self.n_channels = n_channels
         self.inhibition = float(inhibition)
+        self.inhibition_tau = float(inhibition_tau)
         self.input_gain = float(input_gain)
         self.v_leak, self.v_reset, self.dt = float(v_leak), float(v_reset), float(dt)
         self.backend = backend
         self.register_buffer("tau_mem_inv", torch.as_tensor(list(tau_mem_inv), dtype=torch.float32).view(-1, 1, 1))
         self.register_buffer("v_th", torch.as_tensor(list(v_th), dtype=torch.float32).view(-1, 1, 1))
         self.register_buffer("kernel", disk_kernel(kernel_radius, surround)[None, None])
-        self.register_buffer("pool", disk_kernel(kernel_radius)[None, None])
+        self.register_buffer("pool", disk_kernel(kernel_radius if inhibition_radius is None else inhibition_radius)[None, None])
         # inhib[c, c'] = 1 where c' is faster than c (c' > c): faster channels silence slower ones
         self.register_buffer("inhib", torch.triu(torch.ones(n_channels, n_channels), diagonal=1))
 
@@ -224,12 +232,15 @@ class SpeedChannels(nn.Module):
             cell = LIFBoxCell(p, dt=self.dt)
         out = torch.empty(T, self.n_channels, H, W, device=drive.device)
         pad = self.pool.shape[-1] // 2
+        decay = math.exp(-1.0 / self.inhibition_tau) if self.inhibition_tau > 0 else 0.0
+        trace = torch.zeros_like(v)
         for t in range(T):
             i = drive[t].expand(self.n_channels, H, W)
             if self.inhibition > 0:
                 pooled = F.conv2d(F.pad(z[None], (pad,) * 4), self.pool.expand(self.n_channels, 1, -1, -1),
                                   groups=self.n_channels)[0]
-                i = i - self.inhibition * torch.einsum("cd,dhw->chw", self.inhib, pooled)
+                trace = decay * trace + pooled
+                i = i - self.inhibition * torch.einsum("cd,dhw->chw", self.inhib, trace)
             if cell is not None:
                 z, state = cell(i, LIFBoxFeedForwardState(v=v))
                 v = state.v
@@ -395,8 +406,50 @@ def channels_from_params(params: Mapping[str, Any], inhibition: float = 0.0, bac
         len(params["tau_mem_inv"]), params["tau_mem_inv"], params["v_th"],
         kernel_radius=float(params.get("kernel_radius", 3.0)), inhibition=float(params.get("inhibition", inhibition)),
         surround=float(params.get("surround", 0.0)), input_gain=float(params.get("input_gain", 1.0)),
+        inhibition_radius=params.get("inhibition_radius"), inhibition_tau=float(params.get("inhibition_tau", 0.0)),
         dt=float(params.get("dt", 1e-3)), backend=backend,
     )
+
+
+def channel_selectivity(tuning: pd.DataFrame, target_speeds: Sequence[float]) -> pd.DataFrame:
+    """How well each channel keeps to its own disk: per channel its target speed (the disk it was fitted to),
+    preferred speed, ``own_fraction`` = spikes to its own disk / all its spikes (1: it fires for that disk only; a
+    threshold channel that also fires for every faster disk scores low), and the confusion row ``frac_<speed>``:
+    the fraction of its spikes per disk."""
+    counts = tuning.pivot(index="channel", columns="speed", values="spike_count").sort_index()
+    speeds = list(counts.columns)
+    if len(target_speeds) != len(counts):
+        raise SpikingConfigError(f"{len(target_speeds)} target speeds for {len(counts)} channels")
+    rows = []
+    for ch, (target, (_, r)) in enumerate(zip(target_speeds, counts.iterrows())):
+        total = float(r.sum())
+        frac = r / total if total > 0 else r * 0.0
+        rows.append({"channel": ch, "target_speed": float(target),
+                     "preferred_speed": float(speeds[int(np.argmax(r.to_numpy()))]) if total > 0 else float("nan"),
+                     "own_fraction": float(frac[float(target)]) if total > 0 else 0.0, "total_spikes": total,
+                     **{f"frac_{s:g}": float(frac[s]) for s in speeds}})
+    return pd.DataFrame(rows)
+
+
+@torch.no_grad()
+def fit_inhibition(params: Mapping[str, Any], stimuli_by_speed: Mapping[float, Any], strengths: Sequence[float],
+                   radius: float, tau: float) -> tuple[float, pd.DataFrame]:
+    """The inhibition strength (from ``strengths``) that best keeps each fitted channel to its own disk: the
+    largest mean ``own_fraction`` of :func:`channel_selectivity` (ties: the weakest). Returns it and the table of
+    every strength tried (mean and minimum own fraction, how many distinct speeds the channels prefer)."""
+    if not strengths or min(strengths) < 0:
+        raise SpikingConfigError(f"inhibition strengths must be a non-empty list of values >= 0, got {strengths}")
+    rows = []
+    for strength in sorted(float(v) for v in strengths):
+        ch = channels_from_params({**params, "inhibition": strength, "inhibition_radius": radius,
+                                   "inhibition_tau": tau}, backend="torch")
+        sel = channel_selectivity(speed_tuning(ch, stimuli_by_speed), params["target_speed"])
+        rows.append({"inhibition": strength, "mean_own_fraction": float(sel["own_fraction"].mean()),
+                     "min_own_fraction": float(sel["own_fraction"].min()),
+                     "distinct_preferences": int(sel["preferred_speed"].nunique())})
+    table = pd.DataFrame(rows)
+    best = table.loc[table["mean_own_fraction"] >= table["mean_own_fraction"].max() - 1e-9, "inhibition"].min()
+    return float(best), table
 
 
 def unit_speed_tuning(responses_by_speed: Mapping[float, np.ndarray | torch.Tensor]) -> pd.DataFrame:
@@ -429,8 +482,10 @@ def compare_speed_tuning(channels: pd.DataFrame, units: pd.DataFrame) -> pd.Data
 
 
 def write_speed_channels_h5(path: str, params: Mapping[str, Any], tuning: pd.DataFrame,
-                            localisation: Mapping[str, float] | None = None) -> None:
-    """Store fitted parameters, the tuning table and selectivity in HDF5 with descriptions."""
+                            localisation: Mapping[str, float] | None = None,
+                            inhibition_fit: pd.DataFrame | None = None) -> None:
+    """Store fitted parameters (thresholds, time constants, inhibition), the tuning table and selectivity in HDF5
+    with descriptions; ``inhibition_fit`` (:func:`fit_inhibition`'s table) when the inhibition was fitted."""
     import h5py
 
     from tdann.h5io import write_dataset
@@ -447,6 +502,16 @@ def write_speed_channels_h5(path: str, params: Mapping[str, Any], tuning: pd.Dat
                           "(min count at speeds >= target - max count below) / sum, per channel")
             write_dataset(g, "target_speed", np.asarray(params["target_speed"], float),
                           "speed from which the channel should fire", units="pixels/step")
+        for key, text, units in (("inhibition", "strength of the inhibition from faster to slower channels", None),
+                                 ("inhibition_radius", "radius of the pool of faster-channel spikes", "pixels"),
+                                 ("inhibition_tau", "time constant of the inhibitory trace", "steps")):
+            if params.get(key) is not None:
+                write_dataset(g, key, float(params[key]), text, units=units)
+        if inhibition_fit is not None:
+            h = f.create_group("inhibition_fit")
+            for col in inhibition_fit.columns:
+                write_dataset(h, col, inhibition_fit[col].to_numpy(float),
+                              f"inhibition fit, per strength tried: {col.replace('_', ' ')}")
         t = f.create_group("tuning")
         write_dataset(t, "channel", tuning["channel"].to_numpy(int), "channel index (slow to fast)")
         write_dataset(t, "speed", tuning["speed"].to_numpy(float), "disk speed", units="pixels/step")
