@@ -238,3 +238,31 @@ def test_fitted_inhibition_gives_each_channel_its_own_disk(stimuli, tmp_path):
     write_speed_channels_h5(str(path), {**params, "inhibition": best}, speed_tuning(channels_from_params(params),
                                                                                    stimuli), inhibition_fit=tried)
     assert undescribed(str(path)) == []
+
+
+def test_event_tensor_in_the_exercise_format_round_trips_and_refuses_code(tmp_path, stimuli):
+    """The course's 2404_circle.dat is a sparse (T, X, Y) tensor saved with torch.save; ours are written so."""
+    import os
+
+    from tdann.spiking import SpikingConfigError, load_event_tensor, save_event_tensor
+
+    frames = stimulus_event_frames(stimuli[1.0])
+    path = tmp_path / "disk.dat"
+    save_event_tensor(str(path), frames)
+    raw = torch.load(path, weights_only=True)
+    assert raw.layout == torch.sparse_coo and tuple(raw.shape) == (frames.shape[0], frames.shape[2], frames.shape[1])
+    torch.testing.assert_close(load_event_tensor(str(path)), frames)
+    x = int(frames[5].nonzero()[0, 1])  # a column with an event at step 5: it is the X axis of the file
+    assert raw.to_dense()[5, x].any()
+
+    class Payload:
+        def __reduce__(self):
+            return os.system, (f"touch {tmp_path / 'ran'}",)
+
+    torch.save(Payload(), tmp_path / "evil.dat")
+    with pytest.raises(SpikingConfigError, match="evil.dat: not an event tensor file, refused"):
+        load_event_tensor(str(tmp_path / "evil.dat"))
+    assert not (tmp_path / "ran").exists()
+    torch.save(torch.zeros(3, 4), tmp_path / "flat.dat")
+    with pytest.raises(SpikingConfigError, match=r"flat.dat: expected a \(T, X, Y\) tensor"):
+        load_event_tensor(str(tmp_path / "flat.dat"))

@@ -22,7 +22,8 @@ rule stimulus_set:
 
 rule moving_disks:
     output:
-        f"{R}/stimuli/disks.h5",
+        h5=f"{R}/stimuli/disks.h5",
+        events=f"{R}/stimuli/disks_events.dat",
     log:
         log_path("moving_disks", "disks"),
     benchmark:

@@ -115,6 +115,32 @@ def stimulus_event_frames(stimulus: Mapping[str, Any] | torch.Tensor | np.ndarra
     return occupancy_to_events(stimulus["frames"])
 
 
+def save_event_tensor(path: str, frames: torch.Tensor | np.ndarray) -> None:
+    """Write event frames (T, H, W) in the moving-disks exercise's own format (norse's teaching example,
+    ``2404_circle.dat``): a ``torch.sparse_coo`` tensor of shape (T, X, Y), x = column, saved with ``torch.save``."""
+    f = stimulus_event_frames(frames)
+    torch.save(f.transpose(1, 2).contiguous().to_sparse_coo(), path)
+
+
+def load_event_tensor(path: str) -> torch.Tensor:
+    """Event frames (T, H, W) from a file in the exercise's format (a sparse or dense (T, X, Y) tensor saved with
+    ``torch.save``), loaded as tensors only: a file holding anything else is refused, naming it."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # torch notes that it validates sparse invariants
+            x = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # unpickling errors come in many types
+        raise SpikingConfigError(f"{path}: not an event tensor file, refused without running it "
+                                 f"({str(err).strip().splitlines()[-1][:200]})") from err
+    if not isinstance(x, torch.Tensor) or x.ndim != 3:
+        raise SpikingConfigError(f"{path}: expected a (T, X, Y) tensor, got "
+                                 f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+    dense = x.to_dense() if x.layout == torch.sparse_coo else x
+    return dense.to(torch.float32).transpose(1, 2).contiguous()
+
+
 def split_by_speed(stimulus: Mapping[str, Any], skip_onset: bool = True) -> dict[float, list[dict[str, Any]]]:
     """Cut a multi-segment moving-disk stream (``tdann.stimuli.moving_disks``: ``frames``, ``events`` rows
     (t, x, y), ``centers``, ``speed`` per segment, ``segments`` [start, stop)) into clips grouped by speed.
