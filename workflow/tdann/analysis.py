@@ -787,6 +787,19 @@ def wiring_length(
     return float(cost[rows, cols].sum())
 
 
+def _pair_subset(pos: np.ndarray, radius_mm: float, budget: int, gen: np.random.Generator) -> np.ndarray:
+    """Indices of a uniform random subset of the units small enough that its pairs closer than ``radius_mm``
+    number about ``budget`` or fewer (estimated from the units' bounding box); all units when they already do. A
+    pair of the subset is a uniform draw from the pairs of all units."""
+    n = len(pos)
+    area = float(np.prod(np.ptp(pos, axis=0))) if n > 1 else 0.0
+    expected = n * (n - 1) / 2 * min(1.0, np.pi * radius_mm**2 / area) if area > 0 else n * (n - 1) / 2
+    if expected <= budget:
+        return np.arange(n)
+    m = max(2, int(n * np.sqrt(budget / expected)))
+    return np.sort(gen.choice(n, m, replace=False))
+
+
 def orientation_direction_relation(
     pref_ori: Any,
     pref_dir: Any,
@@ -803,7 +816,9 @@ def orientation_direction_relation(
     ``opposite_tol`` deg. Compares their |delta ori| (period 180) with that of all nearby pairs:
     means, the fraction within ``same_domain`` deg, and histograms (10 bins over [0, 90]). Random
     orientations give a mean of 45 and a fraction of 0.25; a value far below says opposite
-    directions sit inside one orientation domain. At most ``max_pairs`` random nearby pairs are used.
+    directions sit inside one orientation domain. At most ``max_pairs`` random nearby pairs are used; on a dense
+    layer they are drawn from a random subset of the units (:func:`_pair_subset`), never by listing every nearby
+    pair (a 200,704-unit layer1 holds ~10^9 of them).
     """
     ori = np.asarray(pref_ori, dtype=float).ravel()
     dirs = np.asarray(pref_dir, dtype=float).ravel()
@@ -812,9 +827,11 @@ def orientation_direction_relation(
     pos = _positions(positions, ori.size)
     if radius_mm <= 0:
         raise ValueError(f"radius_mm must be positive, got {radius_mm}")
-    pairs = cKDTree(pos).query_pairs(radius_mm, output_type="ndarray")
+    gen = _rng(rng)
+    units = _pair_subset(pos, radius_mm, 20 * max_pairs, gen)
+    pairs = units[cKDTree(pos[units]).query_pairs(radius_mm, output_type="ndarray")].reshape(-1, 2)
     if len(pairs) > max_pairs:
-        pairs = pairs[_rng(rng).choice(len(pairs), max_pairs, replace=False)]
+        pairs = pairs[gen.choice(len(pairs), max_pairs, replace=False)]
     d_ori = circular_difference(ori[pairs[:, 0]], ori[pairs[:, 1]], 180.0)
     d_dir = circular_difference(dirs[pairs[:, 0]], dirs[pairs[:, 1]], 360.0)
     ok = np.isfinite(d_ori) & np.isfinite(d_dir)
