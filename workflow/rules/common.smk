@@ -40,7 +40,7 @@ wildcard_constraints:
     species=r"[A-Za-z0-9_-]+",
     weights=rf"pretrain|init_s\d+|a{naming.ALPHA_PATTERN}_s\d+|{naming.PUBLISHED_PATTERN}",
     model=naming.MODEL_PATTERN,
-    name=r"[A-Za-z0-9.-]+",
+    name=naming.PUBLISHED_NAME_PATTERN,
 
 
 @functools.cache
@@ -178,6 +178,11 @@ def published_models():
     if not PUBLISHED["enabled"]:
         return []
     return [naming.published_name(n) for n in PUBLISHED["models"]]
+
+
+def published_info():
+    """Published model id -> its config entry (label, alpha, files)."""
+    return {naming.published_name(k): v for k, v in PUBLISHED.get("models", {}).items()}
 
 
 def published_control(model):

@@ -46,9 +46,7 @@ rule published_table:
     conda:
         CONDA_ENV
     params:
-        models={
-            naming.published_name(k): v for k, v in PUBLISHED.get("models", {}).items()
-        },
+        models=published_info(),
         controls={pm: published_control(pm) for pm in published_models()},
         analysis=analysis_params(),
     script:
@@ -78,9 +76,7 @@ rule fig_published:
     conda:
         CONDA_ENV
     params:
-        models={
-            naming.published_name(k): v for k, v in PUBLISHED.get("models", {}).items()
-        },
+        models=published_info(),
         v1_layer=config["analysis"]["v1_layer"],
         vtc_layer=config["analysis"]["vtc_layer"],
         figures=config["figures"],

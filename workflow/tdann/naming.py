@@ -17,7 +17,8 @@ from decimal import Decimal
 #: the alpha wildcard (Snakemake ``wildcard_constraints``)
 ALPHA_PATTERN = r"\d+(\.\d+)?"
 #: a published network's id (its name has no "_", so that ``_s<seed>`` stays unambiguous)
-PUBLISHED_PATTERN = r"published-[A-Za-z0-9.-]+"
+PUBLISHED_NAME_PATTERN = r"[A-Za-z0-9.-]+"
+PUBLISHED_PATTERN = rf"published-{PUBLISHED_NAME_PATTERN}"
 #: every model id: stage 3, stage 1, untrained controls, published networks
 MODEL_PATTERN = (rf"pretrain|untrained-(retinotopic|swapopt|{PUBLISHED_PATTERN})_s\d+|a{ALPHA_PATTERN}_s\d+"
                  rf"|{PUBLISHED_PATTERN}")
