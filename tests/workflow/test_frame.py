@@ -83,6 +83,7 @@ def _config_file(tmp_path, edit) -> Path:
         (lambda c: c["datasets"].update(mine={"kind": "local"}), "datasets.mine.path is required"),
         (lambda c: c["datasets"].update(mine={"kind": "local", "path": "/no/such/folder"}),
          "datasets.mine.path '/no/such/folder' is not a folder"),
+        (lambda c: c["twostream"].update(objects="fashion_mnist"), "twostream.dataset None is not a datasets entry"),
     ],
 )
 def test_config_errors_are_short_and_name_the_key_before_any_job(tmp_path, edit, message):
@@ -92,6 +93,19 @@ def test_config_errors_are_short_and_name_the_key_before_any_job(tmp_path, edit,
     assert message in text, text[-2000:]
     assert len(text.splitlines()) < 15, text[:3000]  # was ~870 lines of schema dump
     assert not (tmp_path / "results").exists()
+
+
+def test_fashion_mnist_objects_plan_the_dataset_into_the_two_stream_jobs(tmp_path):
+    from fmnist_fixture import write_fashion_mnist
+
+    folder = write_fashion_mnist(tmp_path / "fmnist", n_train=20, n_test=10)
+    edit = lambda c: (c["datasets"].update(fmnist={"kind": "local", "path": str(folder)}),  # noqa: E731
+                      c["twostream"].update(objects="fashion_mnist", dataset="fmnist"))
+    out = snakemake("-n", "--configfile", str(_config_file(tmp_path, edit)), "--cores", "1",
+                    str(tmp_path / "results" / "twostream" / "mouse.csv"))
+    assert out.returncode == 0, out.stderr[-3000:]
+    plan = out.stdout
+    assert "rule fetch_dataset" in plan and "fmnist" in plan and "rule two_stream" in plan, plan[-3000:]
 
 
 def test_an_alpha_of_any_size_plans_its_training_run(tmp_path):

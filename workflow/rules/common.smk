@@ -220,6 +220,14 @@ def dataset_dirs(names):
     return [f"{R}/data/{n}" for n in names]
 
 
+def twostream_inputs(wildcards):
+    """The two-stream job's data: none for procedural shapes, the dataset folder for Fashion-MNIST."""
+    ts = config["twostream"]
+    if ts["objects"] == "fashion_mnist":
+        return {"dataset": dataset_dirs([ts["dataset"]])[0]}
+    return {}
+
+
 def train_store(stream):
     """Training data of a stream: the image store (resnet18) or the clip store (r3d_18)."""
     if stream_cfg(stream)["arch"] == "r3d_18":

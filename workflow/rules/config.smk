@@ -50,6 +50,18 @@ def check_config():
             )
 
     check_published(config["published"])
+    check_twostream(config["twostream"])
+
+
+def check_twostream(ts):
+    """Fashion-MNIST objects need a datasets entry that holds the IDX files."""
+    if not ts["enabled"] or ts["objects"] != "fashion_mnist":
+        return
+    if ts.get("dataset") not in config["datasets"]:
+        raise WorkflowError(
+            f"config: twostream.dataset {ts.get('dataset')!r} is not a datasets entry "
+            f"(objects: fashion_mnist reads its IDX files); defined: {list(config['datasets'])}"
+        )
 
 
 def check_published(pub):

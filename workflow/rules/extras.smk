@@ -27,8 +27,7 @@ rule speed_channels:
 
 rule two_stream:
     input:
-        categories=f"{R}/stimuli/ventral/categories.h5",
-        motion=f"{R}/stimuli/dorsal/dots.h5",
+        unpack(twostream_inputs),
     output:
         f"{R}/twostream/{{species}}.csv",
     log:
@@ -81,7 +80,7 @@ rule fig_twostream:
             f"{R}/twostream/{{species}}.csv",
             species=list(config["twostream"].get("species", {})),
         ),
-        lib=lib("figures"),
+        lib=lib("figures", "tables"),
     output:
         png=report(
             f"{R}/figures/twostream_species.png",
@@ -91,6 +90,8 @@ rule fig_twostream:
         ),
         pdf=f"{R}/figures/twostream_species.pdf",
         table=f"{R}/tables/twostream.csv",
+        summary=f"{R}/tables/twostream_summary.csv",
+        pairs=f"{R}/tables/twostream_pairs.csv",
     log:
         log_path("fig_twostream", "species"),
     benchmark:

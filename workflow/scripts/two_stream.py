@@ -1,10 +1,10 @@
-"""Train the two-stream network of one species preset (several seeds) on the pipeline's own stimuli."""
+"""Train the two-stream network of one species preset (several seeds) on what / where scenes; score held-out scenes."""
 
 from pathlib import Path
 
-import pandas as pd
+import numpy as np
 
-from tdann import stimuli, twostream
+from tdann import twostream
 from tdann.provenance import step
 from tdann.training import resolve_device
 
@@ -12,17 +12,25 @@ device = str(resolve_device(snakemake.params.device))
 
 cfg, species = snakemake.params.twostream, snakemake.wildcards.species
 with step(snakemake, config_keys=[f"twostream.species.{species}", "twostream"], seeds={"seed": cfg["seeds"][0]}):
-    images, cat_params, _ = stimuli.load_stimulus_set(Path(snakemake.input.categories))
-    if images.ndim == 5:  # categories stored as static clips for a video model: take one frame
-        images = images[:, :, 0]
-    clips, motion_params, _ = stimuli.load_stimulus_set(Path(snakemake.input.motion))
-    data = twostream.pipeline_batches(images, cat_params["category"].tolist(), clips,
-                                      motion_params["direction"].to_numpy(), size=cfg["size"],
-                                      batch=cfg["batch_size"], seed=0)
+    train_glyphs = test_glyphs = (None, None)
+    classes = twostream.SHAPES
+    if cfg["objects"] == "fashion_mnist":  # the real Fashion-MNIST: train glyphs for training, t10k held out
+        folder = Path(snakemake.input.dataset)
+        train_glyphs = twostream.load_fashion_mnist(folder, "train")
+        test_glyphs = twostream.load_fashion_mnist(folder, "t10k")
+        classes = twostream.FASHION_MNIST_CLASSES
+    # held-out scenes: their own random stream (and, for Fashion-MNIST, the test glyphs), the same for every preset
+    held_out = [twostream.scene_batch(cfg["n_eval"], cfg["size"], np.random.default_rng(cfg["eval_seed"]),
+                                      *test_glyphs)]
     table = twostream.compare_presets(
-        {species: dict(snakemake.params.preset)}, data["train_images"], data["train_dorsal"],
-        eval_image_batches=data["eval_images"], eval_dorsal_batches=data["eval_dorsal"], width=cfg["width"],
-        n_classes=len(data["classes"]), dorsal_task=cfg["dorsal_task"], steps=cfg["steps"], lr=cfg["lr"],
-        seeds=cfg["seeds"], sl_alpha=dict(cfg["sl_alpha"]) or None, device=device,
+        {species: dict(snakemake.params.preset)},
+        lambda seed: twostream.SceneSampler(cfg["batch_size"], cfg["size"], seed, *train_glyphs), None,
+        eval_image_batches=held_out, width=cfg["width"], in_channels=3, n_classes=len(classes),
+        dorsal_task="position", steps=cfg["steps"], lr=cfg["lr"], seeds=cfg["seeds"],
+        sl_alpha=dict(cfg["sl_alpha"]) or None, device=device,
     )
+    for key, value in twostream.chance_levels(held_out, len(classes)).items():
+        table[key] = value
+    table["objects"] = cfg["objects"]
     table.to_csv(snakemake.output[0], index=False)
+    print(table.to_string(index=False))

@@ -461,3 +461,58 @@ def settings_sweep(metrics: pd.DataFrame, evals: pd.DataFrame, alphas: list[floa
                 n_seeds=int(smooth["n_seeds"]),
             ))
     return pd.DataFrame(out)
+
+
+#: The two-stream network's held-out scores: (column, its chance column, direction in which it beats chance).
+TWOSTREAM_METRICS = (("ventral_acc", "chance_acc", 1.0), ("dorsal_error", "chance_error", -1.0))
+
+
+def holm(p: np.ndarray) -> np.ndarray:
+    """Holm-Bonferroni adjusted p values (step-down, monotone, capped at 1); NaN stays NaN."""
+    p = np.asarray(p, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    order = ok[np.argsort(p[ok])]
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(order) - rank) * p[i]))
+        out[i] = running
+    return out
+
+
+def twostream(table: pd.DataFrame, seed: int = 0, level: float = 0.05) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per species preset and over seeds, the held-out scores against chance; and every pair of presets compared.
+
+    ``table``: one row per (species, seed) with ventral_acc, dorsal_error, chance_acc, chance_error, n_eval.
+    Summary (one row per species and metric): mean, SD, bootstrap 95% CI over seeds, chance, ``beats_chance``
+    (the whole CI on the right side of chance). Pairs (one row per pair and metric): the seed-paired difference
+    a - b with its bootstrap CI, the paired t test's p, Holm's adjustment over the pairs of that metric and
+    ``significant`` (adjusted p < ``level``). Seeds pair because a seed fixes the initialisation and the scenes.
+    """
+    rng = np.random.default_rng(seed)
+    species = list(dict.fromkeys(table["species"]))
+    summary, pairs = [], []
+    for metric, chance_col, sign in TWOSTREAM_METRICS:
+        for sp in species:
+            rows = table[table["species"] == sp]
+            v = rows[metric].to_numpy(float)
+            lo, hi = analysis.bootstrap_ci(v, rng=rng)
+            chance = float(rows[chance_col].iloc[0])
+            beats = bool(np.isfinite(lo) and (lo > chance if sign > 0 else hi < chance))
+            summary.append(dict(species=sp, metric=metric, mean=float(np.mean(v)),
+                                sd=float(np.std(v, ddof=1)) if len(v) > 1 else np.nan, ci_low=lo, ci_high=hi,
+                                chance=chance, beats_chance=beats, n_seeds=len(v), n_eval=int(rows["n_eval"].iloc[0])))
+        block = []
+        for i, a in enumerate(species):
+            for b in species[i + 1:]:
+                va = table[table["species"] == a].set_index("seed")[metric]
+                vb = table[table["species"] == b].set_index("seed")[metric]
+                seeds = sorted(set(va.index) & set(vb.index))
+                stats_ = _paired(va.loc[seeds].to_numpy(float), vb.loc[seeds].to_numpy(float), rng)
+                block.append(dict(metric=metric, a=a, b=b, diff_mean=stats_["diff_mean"],
+                                  diff_ci_low=stats_["diff_ci_low"], diff_ci_high=stats_["diff_ci_high"],
+                                  p_paired_t=stats_["p_paired_t"], n_seeds=stats_["n_seeds"]))
+        adjusted = holm(np.array([r["p_paired_t"] for r in block]))
+        for r, p in zip(block, adjusted):
+            pairs.append(r | dict(p_holm=p, significant=bool(np.isfinite(p) and p < level)))
+    return pd.DataFrame(summary), pd.DataFrame(pairs)

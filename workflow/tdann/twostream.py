@@ -12,9 +12,11 @@ given). Presets come from config; ``default_presets()`` ships documented default
 from __future__ import annotations
 
 import copy
+import gzip
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import cycle
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -232,35 +234,47 @@ def spatial_loss(features: torch.Tensor, positions: torch.Tensor, window: float,
     return (1 - pearson) / 2
 
 
-def _evaluate(net: TwoStreamNet, image_batches: Iterable, dorsal_batches: Iterable, device: str) -> dict[str, float]:
+def _dorsal_error(net: TwoStreamNet, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-input dorsal error: position, Euclidean distance in target units; direction, angle in degrees."""
+    if net.dorsal_task == "position":
+        return torch.linalg.norm(pred - y.float(), dim=1)
+    cos = (pred * direction_targets(y)).sum(1).clamp(-1, 1)
+    return torch.rad2deg(torch.acos(cos))
+
+
+def _evaluate(net: TwoStreamNet, image_batches: Iterable, dorsal_batches: Iterable | None,
+              device: str) -> dict[str, float]:
     """Ventral accuracy and dorsal error (position: mean Euclidean distance in target units; direction: mean
-    absolute angular error in degrees) over the given batches, in eval mode."""
+    absolute angular error in degrees) over the given batches, in eval mode. ``dorsal_batches=None``: the image
+    batches carry both targets, ``(x, (labels, dorsal targets))``."""
     net.eval()
     correct = total = 0
     errs = []
     with torch.no_grad():
         for x, y in image_batches:
-            logits, _ = net(to_input(x.to(device), net.in_channels))
+            logits, pred = net(to_input(x.to(device), net.in_channels))
+            if dorsal_batches is None:
+                y, yd = y
+                errs.append(_dorsal_error(net, pred, yd.to(device)))
             correct += int((logits.argmax(1) == y.to(device)).sum())
             total += len(y)
-        for x, y in dorsal_batches:
+        for x, y in dorsal_batches or ():
             _, pred = net(to_input(x.to(device), net.in_channels))
-            y = y.to(device)
-            if net.dorsal_task == "position":
-                errs.append(torch.linalg.norm(pred - y.float(), dim=1))
-            else:
-                t = direction_targets(y)
-                cos = (pred * t).sum(1).clamp(-1, 1)
-                errs.append(torch.rad2deg(torch.acos(cos)))
+            errs.append(_dorsal_error(net, pred, y.to(device)))
     net.train()
     dorsal_error = float(torch.cat(errs).mean()) if errs else float("nan")
     return {"ventral_acc": correct / max(total, 1), "dorsal_error": dorsal_error}
 
 
+def _endless(batches: Iterable) -> Iterator:
+    """Batches for training: a sequence is cycled; any other iterable (e.g. a :class:`SceneSampler`) is read on."""
+    return cycle(batches) if isinstance(batches, Sequence) else iter(batches)
+
+
 def train_two_stream(
     net: TwoStreamNet,
-    image_batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
-    dorsal_batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    image_batches: Iterable,
+    dorsal_batches: Iterable | None,
     steps: int = 100,
     lr: float = 0.05,
     seed: int = 0,
@@ -272,7 +286,10 @@ def train_two_stream(
 ) -> dict[str, Any]:
     """Train both heads jointly: each step one image batch (images, class labels) and one dorsal batch (images or
     clips, positions (B, 2) or directions (angles (B,) / unit vectors)); loss = cross-entropy + MSE (+ sum over
-    areas of ``sl_alpha[area] * SL_Rel``). SGD with momentum 0.9 and a cosine schedule; batches are cycled.
+    areas of ``sl_alpha[area] * SL_Rel``). SGD with momentum 0.9 and a cosine schedule. Sequences of batches are
+    cycled; other iterables (a :class:`SceneSampler`) give fresh batches. ``dorsal_batches=None``: one stream of
+    what / where batches ``(x, (labels, positions))`` trains both heads on the same images (the eval image
+    batches then carry both targets too).
 
     Returns metrics: ventral_acc and dorsal_error on the eval batches (the training batches when none are given),
     the initial and final losses, and the final spatial loss per area with ``alpha > 0``.
@@ -281,8 +298,12 @@ def train_two_stream(
     unknown = sorted(set(sl_alpha) - set(net.order))
     if unknown:
         raise PresetError(f"sl_alpha names areas not in the net: {unknown} (areas: {net.order})")
-    if steps < 1 or not image_batches or not dorsal_batches:
+    joint = dorsal_batches is None
+    if steps < 1 or (isinstance(image_batches, Sequence) and not image_batches) or (
+            not joint and isinstance(dorsal_batches, Sequence) and not dorsal_batches):
         raise ValueError("train_two_stream needs steps >= 1 and non-empty image and dorsal batches")
+    if eval_image_batches is None and not isinstance(image_batches, Sequence):
+        raise ValueError("training from an endless sampler needs eval_image_batches (held-out batches)")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     net.to(device).train()
@@ -291,17 +312,25 @@ def train_two_stream(
     positions: dict[str, torch.Tensor] = {}
     history = []
     sl_last: dict[str, float] = {}
-    for _, (xi, yi), (xd, yd) in zip(range(steps), cycle(image_batches), cycle(dorsal_batches)):
-        logits, _, areas = net(to_input(xi.to(device), net.in_channels), return_areas=True)
-        _, pred, areas_d = net(to_input(xd.to(device), net.in_channels), return_areas=True)
+    images = _endless(image_batches)
+    dorsal = None if joint else _endless(dorsal_batches)
+    for _ in range(steps):
+        xi, yi = next(images)
+        logits, pred, areas = net(to_input(xi.to(device), net.in_channels), return_areas=True)
+        if joint:
+            yi, yd = yi
+            feats = dict(areas)
+        else:
+            xd, yd = next(dorsal)
+            _, pred, areas_d = net(to_input(xd.to(device), net.in_channels), return_areas=True)
+            feats = {a: torch.cat([areas[a], areas_d[a]]) for a in sl_alpha}
         yd = yd.to(device)
         target = yd.float() if net.dorsal_task == "position" else direction_targets(yd)
         loss = F.cross_entropy(logits, yi.to(device)) + F.mse_loss(pred, target)
         for a, alpha in sl_alpha.items():
-            feats = torch.cat([areas[a], areas_d[a]])
             if a not in positions:
-                positions[a] = _sheet_positions(*feats.shape[1:], gen)
-            sl = spatial_loss(feats, positions[a], sl_window, gen)
+                positions[a] = _sheet_positions(*feats[a].shape[1:], gen)
+            sl = spatial_loss(feats[a], positions[a], sl_window, gen)
             sl_last[a] = sl.item()
             loss = loss + alpha * sl
         if not torch.isfinite(loss):
@@ -311,7 +340,8 @@ def train_two_stream(
         opt.step()
         sched.step()
         history.append(loss.item())
-    metrics = _evaluate(net, eval_image_batches or image_batches, eval_dorsal_batches or dorsal_batches, device)
+    eval_dorsal = None if joint else (eval_dorsal_batches or dorsal_batches)
+    metrics = _evaluate(net, eval_image_batches or image_batches, eval_dorsal, device)
     k = max(1, len(history) // 10)
     metrics |= {"loss_start": float(np.mean(history[:k])), "loss_end": float(np.mean(history[-k:])),
                 "steps": steps, "dorsal_task": net.dorsal_task}
@@ -321,8 +351,8 @@ def train_two_stream(
 
 def compare_presets(
     presets: Mapping[str, Mapping[str, Any]],
-    image_batches: Sequence,
-    dorsal_batches: Sequence,
+    image_batches: Sequence | Callable[[int], Iterable],
+    dorsal_batches: Sequence | None,
     eval_image_batches: Sequence | None = None,
     eval_dorsal_batches: Sequence | None = None,
     width: int = 8,
@@ -336,50 +366,182 @@ def compare_presets(
     device: str = "cpu",
 ) -> pd.DataFrame:
     """Train one net per species preset and seed on the same data; one row per (species, seed) with ventral_acc,
-    dorsal_error and the losses, so the effect of the connectivity preset can be read off. ``in_channels``
-    defaults to the dorsal input's channels (clip frames stacked)."""
+    dorsal_error and the losses, so the effect of the connectivity preset can be read off.
+
+    ``image_batches`` may be a function ``seed -> batches`` (e.g. a :class:`SceneSampler` per seed): every preset
+    then trains on the same fresh stream for a given seed, so presets are compared paired by seed.
+    ``in_channels`` defaults to the dorsal input's channels (clip frames stacked; 3 for what / where scenes)."""
     if in_channels is None:
-        xd = dorsal_batches[0][0]
+        xd = (dorsal_batches or eval_image_batches)[0][0]
         in_channels = xd.shape[1] * xd.shape[2] if xd.ndim == 5 else xd.shape[1]
     rows = []
     for species, preset in presets.items():
         for seed in seeds:
             torch.manual_seed(seed)
             net = TwoStreamNet(copy.deepcopy(dict(preset)), width, in_channels, n_classes, dorsal_task)
-            m = train_two_stream(net, image_batches, dorsal_batches, steps, lr, seed, sl_alpha,
+            batches = image_batches(seed) if callable(image_batches) else image_batches
+            m = train_two_stream(net, batches, dorsal_batches, steps, lr, seed, sl_alpha,
                                  eval_image_batches, eval_dorsal_batches, device=device)
             rows.append({"species": species, "seed": seed, **m})
     return pd.DataFrame(rows)
 
 
-def pipeline_batches(images: np.ndarray, categories: Sequence[str], clips: np.ndarray, directions_deg: np.ndarray,
-                     size: int, batch: int, val_fraction: float = 0.25, seed: int = 0) -> dict[str, list]:
-    """The pipeline's own data as training / held-out batches for :func:`train_two_stream`.
+def chance_levels(eval_batches: Sequence, n_classes: int) -> dict[str, float]:
+    """Chance of the what / where tasks on held-out ``(x, (labels, positions))`` batches: accuracy 1 / classes
+    (or the majority class's share, if larger) and the position error of the best constant guess (the held-out
+    mean position), with the number of held-out scenes."""
+    labels = torch.cat([y for _, (y, _) in eval_batches]).numpy()
+    pos = torch.cat([p for _, (_, p) in eval_batches]).numpy().astype(float)
+    share = np.bincount(labels, minlength=n_classes).max() / len(labels)
+    return {"chance_acc": float(max(1.0 / n_classes, share)),
+            "chance_error": float(np.linalg.norm(pos - pos.mean(0), axis=1).mean()), "n_eval": int(len(labels))}
 
-    Ventral: category images (N, 3, H, W) with string labels -> class indices (sorted names); dorsal: motion clips
-    (M, 3, T, H, W) (random dots or drifting gratings) with their direction in degrees -> radians. Both are resized to
-    ``size`` and split at random (seeded) into train and held-out parts. Returns dict(train_images, train_dorsal,
-    eval_images, eval_dorsal, classes).
+
+# ----------------------------------------------------------------------------------------------
+# what / where scenes: one object at a random position (category and x, y position as labels)
+# ----------------------------------------------------------------------------------------------
+#: Procedural object categories of :func:`object_scenes` (index = class label).
+SHAPES = ("disk", "square", "triangle", "cross", "ring", "bar")
+#: Fashion-MNIST's ten class names, in label order (Xiao et al. 2017).
+FASHION_MNIST_CLASSES = ("t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
+                         "ankle boot")
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"),
+               0x0E: np.dtype(">f8")}
+
+
+def _shape_mask(kind: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Mask of procedural shape ``kind`` in object coordinates (u, v) (radius 1 at the object's scale)."""
+    name = SHAPES[kind]
+    if name == "disk":
+        return u**2 + v**2 <= 1.0
+    if name == "square":
+        return (np.abs(u) <= 0.8) & (np.abs(v) <= 0.8)
+    if name == "triangle":  # apex up, base at v = 0.7
+        return (v <= 0.7) & (v >= -1.0 + 1.7 * np.abs(u))
+    if name == "cross":
+        return ((np.abs(u) <= 0.3) & (np.abs(v) <= 1.0)) | ((np.abs(v) <= 0.3) & (np.abs(u) <= 1.0))
+    if name == "ring":
+        r2 = u**2 + v**2
+        return (r2 <= 1.0) & (r2 >= 0.45)
+    return (np.abs(u) <= 1.0) & (np.abs(v) <= 0.28)  # bar
+
+
+def object_scenes(n: int, size: int, rng: np.random.Generator, glyphs: np.ndarray | None = None,
+                  glyph_labels: np.ndarray | None = None, scale: tuple[float, float] = (0.14, 0.24),
+                  background_contrast: float = 0.15) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` what / where scenes: one object on a noisy background, at a random position.
+
+    Objects are the procedural :data:`SHAPES` (random radius ``scale`` x size, orientation for the bar and cross,
+    luminance and colour) or, given ``glyphs`` (N, h, w) uint8 with ``glyph_labels`` (N,), e.g. Fashion-MNIST,
+    a random glyph pasted at 1.6-2.4 x its radius. The object lies wholly inside the image. Returns images
+    (n, 3, size, size) float32 in [0, 1], category labels (n,) int64 and positions (n, 2) float32: the object's
+    centre (x right, y down), scaled so that the image spans [-1, 1].
     """
-    if len(images) != len(categories) or len(clips) != len(directions_deg):
-        raise ValueError("pipeline_batches: every image needs a category and every clip a direction")
-    gen = np.random.default_rng(seed)
-    classes = sorted(set(map(str, categories)))
-    labels = torch.tensor([classes.index(str(c)) for c in categories])
-    x_img = F.interpolate(torch.as_tensor(images, dtype=torch.float32), size=(size, size), mode="area")
-    c = torch.as_tensor(clips, dtype=torch.float32)
-    t = c.shape[2]
-    x_clip = F.interpolate(c, size=(t, size, size), mode="area")
-    y_dir = torch.as_tensor(np.radians(np.asarray(directions_deg, dtype=float)), dtype=torch.float32)
+    if n < 1 or size < 8:
+        raise ValueError(f"object_scenes needs n >= 1 and size >= 8, got {n}, {size}")
+    if (glyphs is None) != (glyph_labels is None):
+        raise ValueError("glyphs and glyph_labels go together")
+    grey = rng.uniform(0.35, 0.65, size=(n, 1, 1, 1))
+    images = grey + background_contrast * rng.standard_normal((n, 1, size, size))
+    images = np.repeat(images, 3, axis=1)
+    labels = np.empty(n, dtype=np.int64)
+    centres = np.empty((n, 2), dtype=np.float32)
+    yy, xx = np.mgrid[0:size, 0:size] + 0.5
+    for i in range(n):
+        radius = rng.uniform(*scale) * size
+        cx, cy = rng.uniform(radius, size - radius, size=2)
+        polarity = rng.choice([-1.0, 1.0])
+        colour = np.clip(grey[i, :, 0, 0] + polarity * rng.uniform(0.25, 0.45) * (0.6 + 0.4 * rng.random(3)), 0, 1)
+        if glyphs is None:
+            labels[i] = rng.integers(len(SHAPES))
+            theta = rng.uniform(0, np.pi) if SHAPES[labels[i]] in ("bar", "cross") else 0.0
+            du, dv = (xx - cx) / radius, (yy - cy) / radius
+            u, v = du * np.cos(theta) + dv * np.sin(theta), -du * np.sin(theta) + dv * np.cos(theta)
+            alpha = _shape_mask(int(labels[i]), u, v).astype(float)
+        else:
+            j = rng.integers(len(glyphs))
+            labels[i] = int(glyph_labels[j])
+            alpha = _paste(glyphs[j].astype(float) / 255.0, size, cx, cy, radius)
+        images[i] = images[i] * (1 - alpha) + colour[:, None, None] * alpha
+        centres[i] = (cx / size * 2 - 1, cy / size * 2 - 1)
+    return np.clip(images, 0, 1).astype(np.float32), labels, centres
 
-    def split(x: torch.Tensor, y: torch.Tensor) -> tuple[list, list]:
-        order = torch.as_tensor(gen.permutation(len(x)))
-        n_val = max(1, int(round(val_fraction * len(x))))
-        val, train = order[:n_val], order[n_val:]
-        chunks = [(x[train[i:i + batch]], y[train[i:i + batch]]) for i in range(0, len(train), batch)]
-        return chunks, [(x[val], y[val])]
 
-    train_images, eval_images = split(x_img, labels)
-    train_dorsal, eval_dorsal = split(x_clip, y_dir)
-    return dict(train_images=train_images, train_dorsal=train_dorsal, eval_images=eval_images,
-                eval_dorsal=eval_dorsal, classes=classes)
+def _paste(glyph: np.ndarray, size: int, cx: float, cy: float, radius: float) -> np.ndarray:
+    """A (size, size) alpha map: ``glyph`` (h, w) in [0, 1] resized to 2 x ``radius`` and centred at (cx, cy)."""
+    side = max(2, int(round(2 * radius)))
+    g = F.interpolate(torch.as_tensor(glyph, dtype=torch.float32)[None, None], size=(side, side), mode="area")[0, 0]
+    out = np.zeros((size, size))
+    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+    x0, y0 = min(max(x0, 0), size - side), min(max(y0, 0), size - side)
+    out[y0:y0 + side, x0:x0 + side] = g.numpy()
+    return out
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """An IDX file (the MNIST / Fashion-MNIST format; ``.gz`` read as gzip) as a numpy array.
+
+    Errors name the file: a bad magic number, an unknown element type, or a size that does not match the header.
+    """
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as fh:
+            raw = fh.read()
+    except (OSError, EOFError) as err:
+        raise ValueError(f"{path}: cannot read an IDX file ({err})") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES or raw[3] < 1:
+        raise ValueError(f"{path}: not an IDX file (magic bytes {raw[:4].hex() or 'missing'})")
+    ndim, dtype = raw[3], np.dtype(_IDX_DTYPES[raw[2]])
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"{path}: IDX header truncated ({len(raw)} bytes)")
+    dims = tuple(int.from_bytes(raw[4 + 4 * k:8 + 4 * k], "big") for k in range(ndim))
+    expected = header + int(np.prod(dims)) * dtype.itemsize
+    if len(raw) != expected:
+        raise ValueError(f"{path}: IDX dimensions {dims} need {expected} bytes, the file has {len(raw)}")
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
+
+
+def load_fashion_mnist(folder: str | Path, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """Fashion-MNIST images (N, 28, 28) uint8 and labels (N,) from ``folder``, as distributed (IDX files, gzipped
+    or not, found anywhere under ``folder``): ``train-images-idx3-ubyte`` / ``t10k-images-idx3-ubyte`` and their
+    ``-labels-idx1-ubyte`` files. Errors name the missing or inconsistent file."""
+    if split not in ("train", "t10k"):
+        raise ValueError(f"Fashion-MNIST split must be 'train' or 't10k', got {split!r}")
+    found = {}
+    for kind in ("images-idx3-ubyte", "labels-idx1-ubyte"):
+        name = f"{split}-{kind}"
+        hits = sorted(p for p in Path(folder).rglob(f"{name}*") if p.name in (name, name + ".gz"))
+        if not hits:
+            raise FileNotFoundError(f"{folder}: no {name} or {name}.gz (the Fashion-MNIST IDX files)")
+        found[kind] = hits[0]
+    images, labels = read_idx(found["images-idx3-ubyte"]), read_idx(found["labels-idx1-ubyte"])
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise ValueError(f"{found['images-idx3-ubyte']}: images {images.shape} and labels {labels.shape} of "
+                         f"{found['labels-idx1-ubyte']} do not pair up")
+    if labels.size and (labels.min() < 0 or labels.max() >= len(FASHION_MNIST_CLASSES)):
+        raise ValueError(f"{found['labels-idx1-ubyte']}: labels outside 0..9")
+    return images.astype(np.uint8), labels.astype(np.int64)
+
+
+class SceneSampler:
+    """Endless training batches of fresh what / where scenes (no scene is seen twice, so nothing can be memorised):
+    each item is ``(images, (labels, positions))`` as tensors. ``glyphs`` as in :func:`object_scenes`."""
+
+    def __init__(self, batch: int, size: int, seed: int, glyphs: np.ndarray | None = None,
+                 glyph_labels: np.ndarray | None = None) -> None:
+        self.batch, self.size = int(batch), int(size)
+        self.rng = np.random.default_rng(seed)
+        self.glyphs, self.glyph_labels = glyphs, glyph_labels
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]]:
+        while True:
+            yield scene_batch(self.batch, self.size, self.rng, self.glyphs, self.glyph_labels)
+
+
+def scene_batch(n: int, size: int, rng: np.random.Generator, glyphs: np.ndarray | None = None,
+                glyph_labels: np.ndarray | None = None) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """One batch of :func:`object_scenes` as tensors ``(images, (labels, positions))``."""
+    x, y, pos = object_scenes(n, size, rng, glyphs, glyph_labels)
+    return torch.from_numpy(x), (torch.from_numpy(y), torch.from_numpy(pos))
