@@ -438,3 +438,6 @@ def test_pick_units_spreads_over_the_sheet_among_active_units():
     assert len(picked) == 4 and set(picked) <= set(units[units < 100])
     d = np.linalg.norm(positions[picked][:, None] - positions[picked][None], axis=-1)
     assert d[np.triu_indices(4, 1)].min() > 2.0
+    # not at the corners: each pick lies near the centre of its quarter of the sheet (2.5 mm from the edges)
+    edge = np.minimum(positions[picked], 10 - positions[picked]).min(1)
+    assert (edge > 1.0).all(), positions[picked]

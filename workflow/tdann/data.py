@@ -593,6 +593,19 @@ def _store_dataset(f: h5py.File, path: Path) -> h5py.Dataset:
     raise DatasetConfigError(f"{path}: neither an image store nor a clip store (datasets {sorted(f)})")
 
 
+def store_sources(path: str | Path) -> np.ndarray:
+    """The source of each input of a store as integer codes (N,): the photo or video file an image came from
+    (``source``), the video of a clip (``clip_video``); each input its own source where a store records none."""
+    with h5py.File(path, "r") as f:
+        n = len(_store_dataset(f, Path(path)))
+        if "clip_video" in f:
+            return np.asarray(f["clip_video"][()], dtype=np.int64)
+        if "source" in f:
+            names = np.asarray([v.decode() if isinstance(v, bytes) else str(v) for v in f["source"][()]])
+            return np.unique(names, return_inverse=True)[1].astype(np.int64)
+        return np.arange(n, dtype=np.int64)
+
+
 def store_len(path: str | Path) -> int:
     """Number of images or clips in a store."""
     with h5py.File(path, "r") as f:

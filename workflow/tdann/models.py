@@ -208,6 +208,10 @@ def input_shape(arch: str, input_size: int, clip_len: int | None = None) -> tupl
 # --------------------------------------------------------------------------------------------- feature taps
 
 
+#: What a tap reads from a block: its output (after the final ReLU) or the pre-activation that ReLU receives.
+SIGNALS = ("output", "preact")
+
+
 class FeatureTaps:
     """Forward hooks on named blocks that keep their outputs (with the autograd graph) during a forward pass.
 
@@ -219,28 +223,52 @@ class FeatureTaps:
 
     With ``time_average`` a 5D output (B, C, T, H, W) is averaged over time to (B, C, H, W): the dorsal model's
     spatial loss works on time-averaged activations (docs/reference.md §1).
+
+    ``signal="preact"`` keeps instead what the block's final ReLU (``block.relu``) receives: the sum of the
+    residual branch and the shortcut, whose ``relu`` is the block's output, a signal that can go below its
+    baseline (docs/reference.md §6). The block's ReLU may run more than once per forward (the 2D block calls it
+    after its first conv too); the last call before the block returns is the final one.
     """
 
-    def __init__(self, model: nn.Module, layers: Iterable[str] = LAYERS, time_average: bool = True) -> None:
+    def __init__(self, model: nn.Module, layers: Iterable[str] = LAYERS, time_average: bool = True,
+                 signal: str = "output") -> None:
+        if signal not in SIGNALS:
+            raise ValueError(f"signal must be one of {SIGNALS}, got {signal!r}")
         self.model = model
         self.layers = tuple(layers)
         self.time_average = time_average
+        self.signal = signal
         self.outputs: dict[str, Tensor] = {}
+        self._pre: dict[str, Tensor] = {}
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
-        for name in self.layers:  # fail early on a bad name
-            _submodule(model, name)
+        for name in self.layers:  # fail early on a bad name, or a block without a final ReLU to read
+            block = _submodule(model, name)
+            if signal == "preact" and not isinstance(getattr(block, "relu", None), nn.ReLU):
+                raise ValueError(f"layer {name!r} ({type(block).__name__}) has no final ReLU 'relu': "
+                                 "signal 'preact' needs a block whose output is relu(pre-activation)")
 
     def _hook(self, name: str):
         def hook(module: nn.Module, inputs: tuple, output: Tensor) -> None:
+            if self.signal == "preact":
+                output = self._pre.pop(name)
             if self.time_average and output.dim() == 5:
                 output = output.mean(dim=2)
             self.outputs[name] = output
 
         return hook
 
+    def _pre_hook(self, name: str):
+        def hook(module: nn.Module, inputs: tuple) -> None:
+            self._pre[name] = inputs[0].clone()  # the ReLU is in place: keep the value it receives
+
+        return hook
+
     def __enter__(self) -> "FeatureTaps":
-        self.outputs = {}
+        self.outputs, self._pre = {}, {}
         self._handles = [_submodule(self.model, n).register_forward_hook(self._hook(n)) for n in self.layers]
+        if self.signal == "preact":
+            self._handles += [_submodule(self.model, n).relu.register_forward_pre_hook(self._pre_hook(n))
+                              for n in self.layers]
         return self
 
     def __exit__(self, *exc: object) -> None:

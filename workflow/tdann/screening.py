@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -43,9 +43,10 @@ _CHUNK_BYTES = 4 << 20  # target HDF5 chunk size
 # ----------------------------------------------------------------------------------------------
 # hooks and forward passes
 # ----------------------------------------------------------------------------------------------
-def _taps(model: nn.Module, layers: Sequence[str], time_average: bool) -> FeatureTaps:
-    """Forward hooks on ``layers`` (outputs keep their autograd graph; 5D averaged over time if asked)."""
-    return FeatureTaps(model, list(layers), time_average=time_average)
+def _taps(model: nn.Module, layers: Sequence[str], time_average: bool, signal: str = "output") -> FeatureTaps:
+    """Forward hooks on ``layers`` (outputs keep their autograd graph; 5D averaged over time if asked); ``signal``:
+    the block output or its pre-activation (:class:`tdann.models.FeatureTaps`)."""
+    return FeatureTaps(model, list(layers), time_average=time_average, signal=signal)
 
 
 class _StopForward(Exception):
@@ -318,7 +319,7 @@ class RunningStats:
     Approximate, from a uniform reservoir sample (Algorithm R, the same sampled inputs for all units)
     of ``reservoir`` inputs, exact while ``n <= reservoir``:
 
-    * ``q05``, ``q95`` (numpy's linear interpolation on the sample). Error bound: with probability
+    * ``q05``, ``q50`` (the median: the unit's baseline), ``q95`` (numpy's linear interpolation on the sample). Error bound: with probability
       >= 1 - delta the estimate lies between the true quantiles at rank p -/+ ``dkw_epsilon(reservoir,
       delta)`` (0.036 for 2048 at delta = 0.01);
     * ``gini`` of the responses shifted to be non-negative: ``x - min(0, min_all(x))`` with the exact
@@ -405,11 +406,11 @@ class RunningStats:
         m = min(n, self.reservoir)
         if m == 0:
             nan = np.full(self.n_units, np.nan)
-            out.update(q05=nan, q95=nan.copy(), gini=nan.copy())
+            out.update(q05=nan, q50=nan.copy(), q95=nan.copy(), gini=nan.copy())
             return out
         # one sort serves both the quantiles (numpy's "linear" rule) and the Gini coefficient
         ordered = np.sort(self._sample[:m].cpu().numpy(), axis=0).astype(np.float64)
-        for q, key in ((0.05, "q05"), (0.95, "q95")):
+        for q, key in ((0.05, "q05"), (0.5, "q50"), (0.95, "q95")):
             pos = q * (m - 1)
             lo = int(math.floor(pos))
             hi = min(lo + 1, m - 1)
@@ -417,6 +418,12 @@ class RunningStats:
         shift = np.minimum(out["min"], 0.0)
         out["gini"] = _gini_sorted(np.maximum(ordered - shift, 0.0))
         return out
+
+    def sample(self) -> np.ndarray:
+        """The reservoir sample (min(n, reservoir), units) float32: responses of the same inputs for every unit."""
+        if self._sample is None:
+            raise RuntimeError("RunningStats saw no inputs")
+        return self._sample[: min(self.n, self.reservoir)].cpu().numpy()
 
 
 _STAT_DOCS = {
@@ -430,10 +437,60 @@ _STAT_DOCS = {
     "active": ("unit responds > 0 to at least active_fraction of the inputs", None),
     "q05": ("5th percentile of the responses, from a uniform reservoir sample (rank error <= attrs dkw_eps, "
             "p = 0.99)", "activation (a.u.)"),
+    "q50": ("median response to natural inputs, the unit's baseline, from a uniform reservoir sample (rank error "
+            "<= attrs dkw_eps, p = 0.99)", "activation (a.u.)"),
     "q95": ("95th percentile of the responses, from a uniform reservoir sample (rank error <= attrs dkw_eps, "
             "p = 0.99)", "activation (a.u.)"),
     "gini": ("Gini coefficient of the responses shifted by min(0, min response), from the reservoir sample "
              "(docs/reference.md §6); NaN if never above the shift", "dimensionless"),
+}
+
+
+def pole_bootstrap(sample: np.ndarray, n_inputs: int, k: int, n_boot: int = 500, seed: int = 0,
+                   level: float = 0.95, chunk: int = 4096) -> dict[str, np.ndarray]:
+    """Bootstrap over inputs of each unit's two poles relative to its baseline (docs/reference.md §6).
+
+    ``sample`` (m, units): the responses of m natural inputs drawn uniformly from the store's ``n_inputs`` (the
+    screening reservoir; all of them when the store is small). Per resample of the m inputs (with replacement):
+    the baseline is the median response, the low pole the mean of the ``k_m = max(1, round(k m / n_inputs))``
+    lowest responses (the same share of inputs as the k LAIs of the whole store), the high pole the mean of the
+    k_m highest. Returns percentile CIs (``level``) of ``low_depth = baseline - low pole`` and ``high_height =
+    high pole - baseline``: a low pole is significantly below baseline where ``low_ci_low > 0``. A unit pinned at a
+    floor (post-ReLU zeros over half the inputs) has depth 0 in every resample and is never significant.
+    """
+    x = np.asarray(sample, dtype=np.float32)
+    if x.ndim != 2 or x.shape[0] < 2:
+        raise ValueError(f"pole_bootstrap needs a sample (m >= 2, units), got shape {x.shape}")
+    m, n_units = x.shape
+    km = int(min(m // 2, max(1, round(k * m / max(int(n_inputs), m)))))
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, m, size=(int(n_boot), m))
+    low = np.empty((int(n_boot), n_units), np.float32)
+    high = np.empty_like(low)
+    kth = sorted({km - 1, (m - 1) // 2, m // 2, m - km})
+    for lo in range(0, n_units, chunk):
+        cols = slice(lo, lo + chunk)
+        for b, idx in enumerate(draws):
+            part = np.partition(x[idx, cols], kth, axis=0)
+            median = 0.5 * (part[(m - 1) // 2] + part[m // 2])
+            low[b, cols] = median - part[:km].mean(axis=0)
+            high[b, cols] = part[m - km:].mean(axis=0) - median
+    q = [(1 - level) / 2, (1 + level) / 2]
+    low_ci, high_ci = np.quantile(low, q, axis=0), np.quantile(high, q, axis=0)
+    return {"low_ci_low": low_ci[0], "low_ci_high": low_ci[1], "high_ci_low": high_ci[0],
+            "high_ci_high": high_ci[1], "k_sample": np.full(n_units, km)}
+
+
+_POLE_DOCS = {
+    "low_depth": ("depth of the low pole: baseline (q50) - mean response to the unit's k LAIs", "activation (a.u.)"),
+    "high_height": ("height of the high pole: mean response to the unit's k MAIs - baseline (q50)",
+                    "activation (a.u.)"),
+    "low_ci_low": ("bootstrap CI (attrs level) over inputs of the low-pole depth, lower end (> 0: significantly "
+                   "below baseline)", "activation (a.u.)"),
+    "low_ci_high": ("bootstrap CI of the low-pole depth, upper end", "activation (a.u.)"),
+    "high_ci_low": ("bootstrap CI over inputs of the high-pole height, lower end", "activation (a.u.)"),
+    "high_ci_high": ("bootstrap CI of the high-pole height, upper end", "activation (a.u.)"),
+    "k_sample": ("lowest / highest inputs per pole in each bootstrap resample of the reservoir", None),
 }
 
 
@@ -453,6 +510,8 @@ def screen(
     seed: int = 0,
     store_path: str | Path = "",
     n_inputs: int | None = None,
+    signals: Sequence[str] = ("output",),
+    n_boot: int = 500,
 ) -> Path:
     """Screen a natural input store: per unit, the k most / least activating inputs and statistics.
 
@@ -465,32 +524,46 @@ def screen(
     Output ``screen/<layer>/``: ``units`` (flat channel-major indices), ``top_idx``/``top_val``
     (units x k, descending), ``bottom_idx``/``bottom_val`` (ascending), with signed responses,
     indices into the store; and the :class:`RunningStats` datasets (mean, std, skew, min, max, q05,
-    q95, gini, frac_positive, active). File attrs: ``store``, ``n_inputs``, ``k``, ``reservoir``.
+    q95, gini, frac_positive, active) with the poles relative to the baseline q50 (:func:`pole_bootstrap`,
+    ``n_boot`` resamples: low_depth, high_height and their CIs). File attrs: ``store``, ``n_inputs``, ``k``,
+    ``reservoir``, ``signal``.
+
+    ``signals``: what is screened (:data:`tdann.models.SIGNALS`); the first is written to ``screen/``, any
+    others, in the same pass and on the same units, to ``screen_<signal>/`` (e.g. the post-ReLU output as the
+    control of a pre-activation screen).
     """
+    signals = list(signals)
+    if not signals or len(set(signals)) != len(signals):
+        raise ValueError(f"signals must be distinct and at least one, got {signals}")
     layers = _check_layers(model, layers)
     if int(k) < 1:
         raise ValueError(f"screening k must be >= 1, got {k}")
     if units_per_layer is not None and int(units_per_layer) < 1:
         raise ValueError(f"units_per_layer must be >= 1 or None, got {units_per_layer}")
-    rng = np.random.default_rng(seed)
-    state: dict[str, dict[str, Any]] = {}
+    state: dict[str, dict[str, dict[str, Any]]] = {sig: {} for sig in signals}
     n_seen = 0
     model.to(device)
-    with _eval_mode(model), torch.no_grad(), _taps(model, layers, time_average) as taps:
+    with ExitStack() as stack:
+        stack.enter_context(_eval_mode(model))
+        stack.enter_context(torch.no_grad())
+        taps = {sig: stack.enter_context(_taps(model, layers, time_average, sig)) for sig in signals}
         for start, batch in _batches_with_bar(store_batches, n_inputs, progress, "screen"):
             x = _to_input(batch, device, transform)
-            _forward(model, taps, layers, x)
+            _forward(model, taps[signals[0]], layers, x)
             indices = torch.arange(start, start + len(x), device=x.device)
-            for li, name in enumerate(layers):
-                flat = taps.flat(name).float()
-                if name not in state:
-                    state[name] = _screen_state(flat.shape[1], units_per_layer, k, reservoir, active_fraction,
-                                                rng, seed + li, x.device, _unit_shape(taps.outputs[name]))
-                st = state[name]
-                if st["units_t"] is not None:
-                    flat = flat.index_select(1, st["units_t"])
-                st["topk"].update(flat, indices)
-                st["stats"].update(flat)
+            for sig in signals:
+                rng = np.random.default_rng(seed)  # the same units for every signal
+                for li, name in enumerate(layers):
+                    flat = taps[sig].flat(name).float()
+                    if name not in state[sig]:
+                        state[sig][name] = _screen_state(flat.shape[1], units_per_layer, k, reservoir,
+                                                         active_fraction, rng, seed + li, x.device,
+                                                         _unit_shape(taps[sig].outputs[name]))
+                    st = state[sig][name]
+                    if st["units_t"] is not None:
+                        flat = flat.index_select(1, st["units_t"])
+                    st["topk"].update(flat, indices)
+                    st["stats"].update(flat)
             n_seen += len(x)
     if n_seen < k:
         raise ValueError(f"store {store_path!s}: {n_seen} inputs screened, fewer than k = {k}")
@@ -498,10 +571,13 @@ def screen(
     with h5py.File(out_h5, "w") as f:
         f.attrs.update(store=str(store_path), n_inputs=n_seen, k=int(k), reservoir=int(reservoir),
                        active_fraction=float(active_fraction), time_average=time_average, layers=layers,
-                       dkw_eps=dkw_epsilon(reservoir) if reservoir else np.nan)
-        root = f.create_group("screen")
-        for name in layers:
-            _write_screen_layer(root.create_group(name), name, state[name])
+                       dkw_eps=dkw_epsilon(reservoir) if reservoir else np.nan, signal=signals[0],
+                       signals=signals, n_boot=int(n_boot), level=0.95)
+        for sig in signals:
+            root = f.create_group("screen" if sig == signals[0] else f"screen_{sig}")
+            root.attrs["signal"] = sig
+            for name in layers:
+                _write_screen_layer(root.create_group(name), name, state[sig][name], n_seen, k, n_boot, seed)
     return out_h5
 
 
@@ -519,7 +595,8 @@ def _screen_state(n_total: int, units_per_layer: int | None, k: int, reservoir: 
     }
 
 
-def _write_screen_layer(group: h5py.Group, name: str, st: dict[str, Any]) -> None:
+def _write_screen_layer(group: h5py.Group, name: str, st: dict[str, Any], n_inputs: int, k: int, n_boot: int,
+                        seed: int) -> None:
     group.attrs.update(layer=name, shape=st["shape"], n_units_total=st["n_total"])
     write_dataset(group, "units", st["units"], f"screened units of {name}: indices into the flat channel-major "
                   f"unit order (flatten of {st['shape']})")
@@ -529,18 +606,122 @@ def _write_screen_layer(group: h5py.Group, name: str, st: dict[str, Any]) -> Non
         write_dataset(group, f"{end}_idx", top[f"{end}_idx"], f"store indices of each unit's k {text}")
         write_dataset(group, f"{end}_val", top[f"{end}_val"], f"signed responses to each unit's k {text}",
                       units="activation (a.u.)")
-    for key, value in st["stats"].result().items():
+    stats = st["stats"].result()
+    for key, value in stats.items():
         text, units = _STAT_DOCS[key]
+        write_dataset(group, key, value, text, units=units)
+    poles = {"low_depth": stats["q50"] - top["bottom_val"].mean(axis=1),
+             "high_height": top["top_val"].mean(axis=1) - stats["q50"]}
+    if st["stats"].reservoir >= 2:
+        poles |= pole_bootstrap(st["stats"].sample(), n_inputs, k, n_boot=n_boot, seed=seed)
+    for key, value in poles.items():
+        text, units = _POLE_DOCS[key]
         write_dataset(group, key, value, text, units=units)
 
 
-def load_screen(path: str | Path, layer: str) -> dict[str, np.ndarray]:
-    """All datasets of ``screen/<layer>`` from :func:`screen` as a dict of arrays."""
+def load_screen(path: str | Path, layer: str, signal: str | None = None) -> dict[str, np.ndarray]:
+    """All datasets of one layer from :func:`screen` as a dict of arrays: the screened signal (``screen/``) or,
+    given ``signal``, that signal's group (the screened one or a control screened beside it)."""
     with h5py.File(path, "r") as f:
-        if "screen" not in f or layer not in f["screen"]:
-            have = sorted(f["screen"]) if "screen" in f else []
-            raise ValueError(f"{path}: no screening results for layer {layer!r}; has {have}")
-        return {key: ds[()] for key, ds in f["screen"][layer].items()}
+        group = "screen"
+        if signal is not None and f.attrs.get("signal", "output") != signal:
+            group = f"screen_{signal}"
+        if group not in f or layer not in f[group]:
+            have = sorted(f[group]) if group in f else [g for g in f if g.startswith("screen")]
+            raise ValueError(f"{path}: no screening results for layer {layer!r} ({group}); has {have}")
+        return {key: ds[()] for key, ds in f[group][layer].items()}
+
+
+# ----------------------------------------------------------------------------------------------
+# the semantic axis between the poles
+# ----------------------------------------------------------------------------------------------
+def axis_separation(top_emb: np.ndarray, bottom_emb: np.ndarray, seed: int = 0,
+                    top_groups: np.ndarray | None = None, bottom_groups: np.ndarray | None = None
+                    ) -> dict[str, np.ndarray]:
+    """How well a unit's semantic axis separates held-out MAIs from LAIs (docs/reference.md §6).
+
+    ``top_emb``, ``bottom_emb`` (units, k, d): embeddings of each unit's k MAIs and k LAIs in rank order. The axis
+    is fit on the even ranks (mean MAI embedding - mean LAI embedding) and tested on the odd ranks: ``auc`` is the
+    share of (held-out MAI, held-out LAI) pairs that the projection on the axis orders correctly (ties 1/2; 0.5 =
+    no separation). ``auc_other``: the same held-out inputs on another unit's axis (a random derangement of the
+    units), the control that a generic "MAI vs LAI" direction (e.g. contrast) would also pass.
+
+    ``top_groups``, ``bottom_groups`` (units, k): the source (photo, video) of each input. Given, a held-out input
+    counts only if no input the axis was fit on comes from its source, so that crops of one photo or clips of one
+    video cannot carry the axis from fit to test; a unit left without a held-out MAI or LAI gets NaN
+    (``n_pairs`` 0).
+    """
+    top, bottom = np.asarray(top_emb, np.float64), np.asarray(bottom_emb, np.float64)
+    if top.ndim != 3 or top.shape != bottom.shape or top.shape[1] < 2:
+        raise ValueError(f"axis_separation needs equal (units, k >= 2, d) arrays, got {top.shape}, {bottom.shape}")
+    axis = top[:, 0::2].mean(1) - bottom[:, 0::2].mean(1)
+    n = len(axis)
+    keep_t = np.ones(top[:, 1::2].shape[:2], bool)
+    keep_b = np.ones_like(keep_t)
+    if top_groups is not None and bottom_groups is not None:
+        tg, bg = np.asarray(top_groups), np.asarray(bottom_groups)
+        fit = np.concatenate([tg[:, 0::2], bg[:, 0::2]], axis=1)
+        keep_t = ~(tg[:, 1::2, None] == fit[:, None, :]).any(-1)
+        keep_b = ~(bg[:, 1::2, None] == fit[:, None, :]).any(-1)
+    weight = (keep_t[:, :, None] & keep_b[:, None, :]).astype(float)
+    n_pairs = weight.sum(axis=(1, 2))
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n)
+    other = np.empty(n, dtype=int)
+    other[order] = np.roll(order, 1)  # a derangement when n >= 2: no unit gets its own axis
+
+    def auc(axes: np.ndarray) -> np.ndarray:
+        pt = np.einsum("ukd,ud->uk", top[:, 1::2], axes)
+        pb = np.einsum("ukd,ud->uk", bottom[:, 1::2], axes)
+        diff = pt[:, :, None] - pb[:, None, :]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (((diff > 0) + 0.5 * (diff == 0)) * weight).sum(axis=(1, 2)) / np.where(n_pairs > 0, n_pairs,
+                                                                                             np.nan)
+
+    return {"auc": auc(axis), "auc_other": auc(axis[other]) if n >= 2 else np.full(n, np.nan), "n_pairs": n_pairs}
+
+
+@torch.no_grad()
+def embed_inputs(model: nn.Module, inputs: np.ndarray, device: str | torch.device = "cpu",
+                 transform: Callable | None = None, batch: int = 64) -> np.ndarray:
+    """The network's own penultimate features (``model.embed``: pooled last block) of ``inputs`` (N, 3, [T,] H, W)
+    in [0, 1], as float32 (N, d)."""
+    out = []
+    with _eval_mode(model):
+        for i in range(0, len(inputs), batch):
+            out.append(model.embed(_to_input(inputs[i:i + batch], device, transform)).float().cpu().numpy())
+    return np.concatenate(out)
+
+
+def add_semantic_axes(path: str | Path, model: nn.Module, read_items: Callable[[np.ndarray], np.ndarray],
+                      device: str | torch.device = "cpu", transform: Callable | None = None, batch: int = 64,
+                      seed: int = 0, groups: np.ndarray | None = None) -> None:
+    """Write ``axis_auc``, ``axis_auc_other`` and ``axis_pairs`` (:func:`axis_separation`) into every layer of the
+    screened signal of a :func:`screen` file; ``read_items(indices)`` returns the store's inputs (sorted unique
+    indices) as model input; ``groups`` (store length): each input's source, so that held-out inputs never share
+    a source with the inputs the axis was fit on. Each input is embedded once, whatever the number of units and
+    layers that rank it."""
+    with h5py.File(path, "r+") as f:
+        groups_ = [f["screen"][name] for name in f["screen"]]
+        idx = np.unique(np.concatenate([np.concatenate([g["top_idx"][()].ravel(), g["bottom_idx"][()].ravel()])
+                                        for g in groups_]))
+        emb = np.concatenate([embed_inputs(model, read_items(idx[i:i + 4 * batch]), device, transform, batch)
+                              for i in range(0, len(idx), 4 * batch)])
+        for g in groups_:
+            top_idx, bottom_idx = g["top_idx"][()], g["bottom_idx"][()]
+            source = {} if groups is None else {"top_groups": np.asarray(groups)[top_idx],
+                                                "bottom_groups": np.asarray(groups)[bottom_idx]}
+            res = axis_separation(emb[np.searchsorted(idx, top_idx)], emb[np.searchsorted(idx, bottom_idx)], seed,
+                                  **source)
+            held = "held-out inputs from sources the axis was not fit on" if groups is not None else "held-out inputs"
+            write_dataset(g, "axis_auc", res["auc"], f"{held}: MAIs vs LAIs ordered by the unit's semantic axis "
+                          "(penultimate features; fit on even ranks, tested on odd; 0.5 = none; NaN: no pair)",
+                          units="AUC")
+            write_dataset(g, "axis_auc_other", res["auc_other"], "the same held-out inputs on another unit's axis "
+                          "(control)", units="AUC")
+            write_dataset(g, "axis_pairs", res["n_pairs"], "held-out (MAI, LAI) pairs the AUC is over")
+        f.attrs["embedding"] = "penultimate (model.embed)"
+        f.attrs["axis_split"] = "by source" if groups is not None else "by rank"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -691,6 +872,7 @@ def synthesize_many(
     hi: float = 1.0,
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     time_average: bool = True,
+    signal: str = "output",
 ) -> list[dict[str, Any]]:
     """Most (``sign=+1``, MEI) or least (``sign=-1``, LEI) exciting inputs of several (target, seed) pairs at
     once (docs/reference.md §6): ``targets[i]`` is a unit (``by="unit"``: index in the flat channel-major unit order of
@@ -712,6 +894,8 @@ def synthesize_many(
     Each step: the input is projected onto ``||x - mean(x)||_2 <= norm`` (each pair's whole input; None = only
     the [lo, hi] box), randomly shifted by up to ``jitter`` pixels (a crop of the reflect-padded
     input) and given Gaussian noise ``noise_std``. ``transform`` maps [lo, hi] input to model input.
+    ``signal``: the response optimised, the block output or its pre-activation (as screened, so that an MEI / LEI
+    can be compared with the natural inputs' responses).
 
     One dict per pair: ``input`` (float32 array ``input_shape``, the projected input), ``trajectory`` (float64
     (steps,), signed mean response per step on the augmented batch) and ``activation`` (signed
@@ -781,7 +965,7 @@ def synthesize_many(
 
     trajectory = []
     model.to(device)
-    with _eval_mode(model), _taps(model, [layer], time_average) as taps:
+    with _eval_mode(model), _taps(model, [layer], time_average, signal) as taps:
         for _ in range(int(steps)):
             x = render()
             acts = responses(torch.cat([_augment(x[i], batch, jitter, noise_std, gens[i]) for i in range(n)]), batch,
@@ -808,21 +992,31 @@ def synthesize_many(
 
 
 def pick_units(screen_result: dict[str, np.ndarray], positions: np.ndarray, n: int) -> np.ndarray:
-    """Units to synthesise for: among the screened units, the ``n`` most active ones that are spread over the sheet.
+    """Units to synthesise for: among the screened units, ``n`` strongly driven ones spread over the sheet.
 
-    Greedy farthest-point choice on cortical position among the upper half of screened units by mean response, so
-    the sample covers the map rather than one patch. Returns flat channel-major unit indices.
+    The pool is the upper half of screened units by the height of their high pole above baseline (``high_height``;
+    the mean response for files without it). The pool's extent is cut into a g x g grid (g = ceil(sqrt(n))), and
+    from the n most populated cells the unit nearest each cell's centre is taken, so the sample covers the map
+    without going to its corners (greedy farthest-point sampling picks corners). Returns flat channel-major
+    unit indices, sorted.
     """
     units = np.asarray(screen_result["units"])
     if n < 1 or len(units) == 0:
         raise ValueError(f"pick_units needs n >= 1 and screened units, got n={n}, {len(units)} units")
-    order = np.argsort(-np.nan_to_num(screen_result["mean"], nan=-np.inf))
+    drive = screen_result.get("high_height", screen_result["mean"])
+    order = np.argsort(-np.nan_to_num(np.asarray(drive, dtype=float), nan=-np.inf))
     pool = units[order[: max(n, len(units) // 2)]]
-    pos = np.asarray(positions)[pool]
-    chosen = [0]
-    dist = np.linalg.norm(pos - pos[0], axis=1)
-    while len(chosen) < min(n, len(pool)):
-        nxt = int(np.argmax(dist))
-        chosen.append(nxt)
-        dist = np.minimum(dist, np.linalg.norm(pos - pos[nxt], axis=1))
+    pos = np.asarray(positions, dtype=float)[pool]
+    g = int(math.ceil(math.sqrt(n)))
+    lo, hi = pos.min(0), pos.max(0)
+    cell = np.minimum(((pos - lo) / np.maximum(hi - lo, 1e-12) * g).astype(int), g - 1)
+    cell_id = cell[:, 0] * g + cell[:, 1]
+    counts = np.bincount(cell_id, minlength=g * g)
+    chosen: list[int] = []
+    for c in np.argsort(-counts, kind="stable")[: min(n, int((counts > 0).sum()))]:
+        centre = lo + (np.array([c // g, c % g]) + 0.5) * (hi - lo) / g
+        members = np.flatnonzero(cell_id == c)
+        chosen.append(int(members[np.argmin(np.linalg.norm(pos[members] - centre, axis=1))]))
+    rest = [i for i in range(len(pool)) if i not in set(chosen)]
+    chosen += rest[: max(0, min(n, len(pool)) - len(chosen))]  # fewer occupied cells than n: the next strongest
     return np.sort(pool[chosen])

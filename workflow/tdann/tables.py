@@ -516,3 +516,130 @@ def twostream(table: pd.DataFrame, seed: int = 0, level: float = 0.05) -> tuple[
         for r, p in zip(block, adjusted):
             pairs.append(r | dict(p_holm=p, significant=bool(np.isfinite(p) and p < level)))
     return pd.DataFrame(summary), pd.DataFrame(pairs)
+
+
+# ----------------------------------------------------------------------------------------------
+# bidirectional screening: poles relative to baseline, the semantic axis, synthesis checks (docs/reference.md §6)
+# ----------------------------------------------------------------------------------------------
+def wilson_ci(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval of a proportion (95% by default); (nan, nan) for n = 0."""
+    if n <= 0:
+        return (np.nan, np.nan)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (float(max(0.0, centre - half)), float(min(1.0, centre + half)))
+
+
+def screening_units(layers: dict[str, dict[str, dict[str, np.ndarray]]]) -> pd.DataFrame:
+    """One row per (signal, layer, screened unit): baseline (median response to natural inputs), Gini, skew, the
+    low pole's depth below baseline and the high pole's height above it with their bootstrap CIs, whether the low
+    pole is significantly below baseline, and (screened signal) the semantic axis AUCs.
+
+    ``layers``: signal -> layer -> the arrays of :func:`tdann.screening.load_screen`.
+    """
+    frames = []
+    for signal, by_layer in layers.items():
+        for layer, scr in by_layer.items():
+            n = len(scr["units"])
+            df = pd.DataFrame(dict(signal=signal, layer=layer, unit=scr["units"], baseline=scr["q50"],
+                                   mean=scr["mean"], gini=scr["gini"], skew=scr["skew"],
+                                   low_depth=scr["low_depth"], low_ci_low=scr.get("low_ci_low", np.full(n, np.nan)),
+                                   low_ci_high=scr.get("low_ci_high", np.full(n, np.nan)),
+                                   high_height=scr["high_height"],
+                                   high_ci_low=scr.get("high_ci_low", np.full(n, np.nan)),
+                                   high_ci_high=scr.get("high_ci_high", np.full(n, np.nan)),
+                                   best_natural=scr["top_val"][:, 0], worst_natural=scr["bottom_val"][:, 0],
+                                   axis_auc=scr.get("axis_auc", np.full(n, np.nan)),
+                                   axis_auc_other=scr.get("axis_auc_other", np.full(n, np.nan)),
+                                   axis_pairs=scr.get("axis_pairs", np.full(n, np.nan))))
+            df["low_below_baseline"] = df["low_ci_low"] > 0
+            with np.errstate(invalid="ignore", divide="ignore"):
+                df["depth_ratio"] = df["low_depth"] / df["high_height"]
+            frames.append(df)
+    return pd.concat(frames, ignore_index=True)
+
+
+def screening_poles(units: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Per (stream, model, signal, layer), as present: how many units have a low pole significantly below baseline (Wilson 95% CI), the median
+    baseline, depth, height and depth / height, and the semantic axis's held-out AUC beside the other-unit control
+    (means with bootstrap CIs over the units that have a held-out pair, ``n_axis_units``; ``axis_specific``: the
+    paired CI of auc - auc_other lies above 0)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    keys = [k for k in ("stream", "model") if k in units.columns] + ["signal", "layer"]
+    for key, g in units.groupby(keys, sort=False):
+        n, hits = len(g), int(g["low_below_baseline"].sum())
+        lo, hi = wilson_ci(hits, n)
+        row = dict(zip(keys, key)) | dict(n_units=n, n_low_below=hits, frac_low_below=hits / n,
+                   frac_low_below_ci_low=lo, frac_low_below_ci_high=hi,
+                   baseline_median=float(g["baseline"].median()), low_depth_median=float(g["low_depth"].median()),
+                   high_height_median=float(g["high_height"].median()),
+                   depth_ratio_median=float(g["depth_ratio"].median()),
+                   n_lai_ties_at_floor=int((g["low_depth"] <= 0).sum()))
+        auc, other = g["axis_auc"].to_numpy(float), g["axis_auc_other"].to_numpy(float)
+        row["n_axis_units"] = int(np.isfinite(auc).sum())
+        if np.isfinite(auc).sum() >= 2:
+            a_lo, a_hi = analysis.bootstrap_ci(auc, rng=rng)
+            o_lo, o_hi = analysis.bootstrap_ci(other, rng=rng)
+            d_lo, d_hi = analysis.bootstrap_ci(auc - other, rng=rng)
+            row |= dict(axis_auc_mean=float(np.nanmean(auc)), axis_auc_ci_low=a_lo, axis_auc_ci_high=a_hi,
+                        axis_auc_other_mean=float(np.nanmean(other)), axis_auc_other_ci_low=o_lo,
+                        axis_auc_other_ci_high=o_hi, axis_specific=bool(np.isfinite(d_lo) and d_lo > 0))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def synthesis_checks(synthesis: dict[str, dict], units: pd.DataFrame) -> pd.DataFrame:
+    """One row per (layer, unit, parameterisation, pole, seed): the synthesised input's response beside the natural
+    bound it must beat (an MEI above the best natural input, an LEI below the worst) and the unit's baseline;
+    ``passes`` says whether it did, ``margin`` by how much (positive = beats it).
+
+    ``synthesis``: layer -> {"units": (n,), "<param>/<pole>": activations (n units, seeds)}; ``units``: the
+    screened signal's rows of :func:`screening_units`.
+    """
+    rows = []
+    for layer, syn in synthesis.items():
+        ref = units[units["layer"] == layer].set_index("unit")
+        for key, acts in syn.items():
+            if key == "units":
+                continue
+            param, pole = key.split("/")
+            for i, unit in enumerate(syn["units"]):
+                r = ref.loc[int(unit)]
+                bound = float(r["best_natural"] if pole == "mei" else r["worst_natural"])
+                for seed, value in enumerate(np.asarray(acts)[i]):
+                    margin = float(value - bound) if pole == "mei" else float(bound - value)
+                    rows.append(dict(layer=layer, unit=int(unit), param=param, pole=pole, seed_index=seed,
+                                     activation=float(value), natural_bound=bound, baseline=float(r["baseline"]),
+                                     margin=margin, passes=bool(margin > 0)))
+    return pd.DataFrame(rows)
+
+
+#: Per-unit screening measures compared between the trained network and its untrained initialisation.
+SCREENING_MEASURES = ("low_depth", "high_height", "depth_ratio", "gini", "axis_auc")
+
+
+def screening_vs_untrained(units: pd.DataFrame, model: str, untrained: str, signal: str,
+                           seed: int = 0) -> pd.DataFrame:
+    """Per layer and measure: the trained network against its untrained initialisation, unit by unit (the same
+    screened unit indices, so the same places on the sheet): both means and the paired difference with its
+    bootstrap 95% CI over units. One trained and one untrained network: the CIs are over units, not seeds."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    sel = units[units["signal"] == signal]
+    for layer in dict.fromkeys(sel["layer"]):
+        a = sel[(sel["model"] == model) & (sel["layer"] == layer)].set_index("unit")
+        b = sel[(sel["model"] == untrained) & (sel["layer"] == layer)].set_index("unit")
+        common = a.index.intersection(b.index)
+        for measure in SCREENING_MEASURES:
+            x, y = a.loc[common, measure].to_numpy(float), b.loc[common, measure].to_numpy(float)
+            ok = np.isfinite(x) & np.isfinite(y)
+            lo, hi = analysis.bootstrap_ci(x[ok] - y[ok], rng=rng)
+            rows.append(dict(layer=layer, signal=signal, measure=measure, model=model, untrained=untrained,
+                             model_mean=float(np.mean(x[ok])) if ok.any() else np.nan,
+                             untrained_mean=float(np.mean(y[ok])) if ok.any() else np.nan,
+                             diff_mean=float(np.mean(x[ok] - y[ok])) if ok.any() else np.nan,
+                             diff_ci_low=lo, diff_ci_high=hi, n_units=int(ok.sum()),
+                             differs=bool(np.isfinite(lo) and (lo > 0 or hi < 0))))
+    return pd.DataFrame(rows)
