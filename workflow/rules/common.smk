@@ -286,6 +286,11 @@ def screened_weights():
     return naming.run_name(config["screening"]["alpha"], config["sweep"]["seeds"][0])
 
 
+def screened_untrained():
+    """The untrained control of screening: the initial weights of the screened model's seed."""
+    return f"init_s{config['sweep']['seeds'][0]}"
+
+
 def mt_model_weights():
     """The dorsal model whose MT-like units are compared with the speed channels (none without a dorsal stream)."""
     if "dorsal" not in STREAMS:

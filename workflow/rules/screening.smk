@@ -26,11 +26,29 @@ rule screen:
         "../scripts/screen.py"
 
 
+rule natural_spectrum:
+    input:
+        store=lambda w: train_store(w.stream),
+    output:
+        f"{R}/screening/{{stream}}/natural_spectrum.h5",
+    log:
+        log_path("natural_spectrum", "{stream}"),
+    benchmark:
+        bench_path("natural_spectrum", "{stream}")
+    conda:
+        CONDA_ENV
+    params:
+        stream=lambda w: net_params(stream_cfg(w.stream)),
+        n_images=config["screening"]["synthesis"]["spectrum_inputs"],
+    script:
+        "../scripts/natural_spectrum.py"
+
+
 rule synthesize:
     input:
         weights=f"{R}/models/{{stream}}/{{weights}}/weights.pt",
         screen=f"{R}/screening/{{stream}}/{{weights}}.h5",
-        store=lambda w: train_store(w.stream),
+        spectrum=f"{R}/screening/{{stream}}/natural_spectrum.h5",
         sheet=lambda w: f"{R}/sheets/{w.stream}/{config['sweep']['positions']}.h5",
     output:
         f"{R}/synthesis/{{stream}}/{{weights}}/{{layer}}.h5",
@@ -46,9 +64,37 @@ rule synthesize:
     params:
         stream=lambda w: net_params(stream_cfg(w.stream)),
         synthesis=config["screening"]["synthesis"],
+        signal=config["screening"]["signal"],
         device=config["run"]["device"],
     script:
         "../scripts/synthesize.py"
+
+
+rule screening_table:
+    input:
+        screen=lambda w: f"{R}/screening/{w.stream}/{screened_weights()}.h5",
+        untrained=lambda w: f"{R}/screening/{w.stream}/{screened_untrained()}.h5",
+        synthesis=lambda w: expand(
+            f"{R}/synthesis/{w.stream}/{screened_weights()}/{{layer}}.h5",
+            layer=config["screening"]["layers"][w.stream],
+        ),
+        lib=lib("tables"),
+    output:
+        units=f"{R}/tables/{{stream}}_screening_units.csv",
+        poles=f"{R}/tables/{{stream}}_screening_poles.csv",
+        synthesis=f"{R}/tables/{{stream}}_synthesis_checks.csv",
+        untrained=f"{R}/tables/{{stream}}_screening_vs_untrained.csv",
+    log:
+        log_path("screening_table", "{stream}"),
+    benchmark:
+        bench_path("screening_table", "{stream}")
+    conda:
+        CONDA_ENV
+    params:
+        model=screened_weights(),
+        untrained=screened_untrained(),
+    script:
+        "../scripts/screening_table.py"
 
 
 rule fig_screening:
@@ -60,7 +106,11 @@ rule fig_screening:
         ),
         store=lambda w: train_store(w.stream),
         learning=f"{R}/tables/learning.csv",
-        lib=lib("data", "figures", "screening"),
+        poles=f"{R}/tables/{{stream}}_screening_poles.csv",
+        checks=f"{R}/tables/{{stream}}_synthesis_checks.csv",
+        untrained=f"{R}/tables/{{stream}}_screening_vs_untrained.csv",
+        sheet=lambda w: f"{R}/sheets/{w.stream}/{config['sweep']['positions']}.h5",
+        lib=lib("data", "figures", "positions", "screening"),
     output:
         png=report(
             f"{R}/figures/{{stream}}_screening.png",

@@ -5,14 +5,14 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from tdann import augment, data, models, positions, screening
+from tdann import augment, models, positions, screening
 from tdann.h5io import write_dataset
 from tdann.provenance import step
 from tdann.training import resolve_device
 
 device = str(resolve_device(snakemake.params.device))
 
-cfg, syn = snakemake.params.stream, snakemake.params.synthesis
+cfg, syn, signal = snakemake.params.stream, snakemake.params.synthesis, snakemake.params.signal
 layer = snakemake.wildcards.layer
 with step(snakemake, config_keys=["screening.synthesis"], seeds={"seed": int(syn["seeds"][0])}):
     model = models.load_weights(Path(snakemake.input.weights), cfg["arch"], cfg["width"], cfg["stem"])
@@ -20,10 +20,10 @@ with step(snakemake, config_keys=["screening.synthesis"], seeds={"seed": int(syn
     sheet = positions.load_sheets(Path(snakemake.input.sheet))[layer]
     units = screening.pick_units(scr, sheet.positions, syn["units"])
     shape = models.input_shape(cfg["arch"], cfg["input_size"], cfg["clip_len"])
-    spectrum = screening.natural_spectrum(data.store_sample(Path(snakemake.input.store), 64, cfg["input_size"],
-                                                            cfg["clip_len"]))
+    with h5py.File(snakemake.input.spectrum, "r") as f:
+        spectrum = f["magnitude"][()]
     with h5py.File(snakemake.output[0], "w") as f:
-        f.attrs.update(layer=layer, input_shape=shape)
+        f.attrs.update(layer=layer, input_shape=shape, signal=signal)
         write_dataset(f, "units", units, "flat channel-major unit indices synthesised for")
         write_dataset(f, "unit_positions", sheet.positions[units], "cortical positions of those units", units="mm")
         for param in syn["params"]:
@@ -34,6 +34,7 @@ with step(snakemake, config_keys=["screening.synthesis"], seeds={"seed": int(syn
                     param=param, steps=syn["steps"], device=device,
                     magnitude_spectrum=spectrum if param == "fourier" else None,
                     tv_weight=syn["tv_weight"], jitter=syn["jitter"], transform=augment.normalize,
+                    signal=signal,
                 )
                 inputs = [o["input"] for o in outs]
                 trajectories = [o["trajectory"] for o in outs]
