@@ -271,3 +271,55 @@ def test_moco_forward_loss_gradients_and_split_bn_keys() -> None:
 def test_moco_rejects_plain_encoder() -> None:
     with pytest.raises(ValueError, match="embed"):
         MoCo(torch.nn.Linear(3, 3))
+
+
+# --------------------------------------------------------------------------------------------- TopoLoss
+def test_topo_loss_equals_the_topoloss_package():
+    """Our TopoLoss against the reference implementation (the `topoloss` package, TopoNets) on conv and linear
+    layers of several channel counts and blur factors."""
+    topoloss = pytest.importorskip("topoloss")
+    from tdann.losses import topo_loss
+
+    torch.manual_seed(0)
+    for layer, factor in ((torch.nn.Conv2d(8, 64, 3), 3.0), (torch.nn.Conv2d(4, 48, 3), 2.0),
+                          (torch.nn.Linear(20, 36), 3.0), (torch.nn.Conv2d(8, 128, 1), 4.0)):
+        model = torch.nn.Sequential(layer)
+        ref = topoloss.TopoLoss(losses=[topoloss.LaplacianPyramid(layer_name="0", factor_h=factor,
+                                                                   factor_w=factor)]).compute(model)
+        assert float(topo_loss(layer.weight, factor)) == pytest.approx(float(ref), abs=1e-6)
+
+
+def test_topo_loss_is_zero_for_smooth_weights_and_its_gradient_smooths():
+    from tdann.losses import channel_grid, topo_loss
+
+    assert channel_grid(64) == (8, 8) and channel_grid(48) == (6, 8) and channel_grid(7) == (1, 7)
+    rows, cols = 8, 8
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, rows), torch.linspace(0, 1, cols), indexing="ij")
+    smooth = torch.stack([torch.ones(rows, cols), 0.01 * xx, 0.01 * yy], -1).reshape(64, 3)
+    assert float(topo_loss(smooth, 3.0)) < 1e-3
+    w = torch.randn(64, 27, requires_grad=True)
+    before = float(topo_loss(w, 3.0))
+    opt = torch.optim.Adam([w], lr=0.1)
+    for _ in range(100):
+        opt.zero_grad()
+        topo_loss(w, 3.0).backward()
+        opt.step()
+    assert float(topo_loss(w, 3.0)) < 0.5 * before
+    with pytest.raises(ValueError, match="factor 9.0 must be in"):
+        topo_loss(torch.randn(64, 3), 9.0)
+
+
+def test_topo_weight_loss_reads_the_block_output_conv():
+    from tdann import models
+    from tdann.losses import TopoWeightLoss, output_conv, topo_loss
+
+    net = models.build_model("resnet18", width=0.5)
+    block = net.get_submodule("layer2.0")
+    assert output_conv(block) is block.conv2  # not the shortcut's 1x1 conv
+    video = models.build_model("r3d_18", width=0.25).get_submodule("layer2.0")
+    assert output_conv(video) is video.conv2[0]
+    sl = TopoWeightLoss(block, 3.0)
+    assert float(sl(torch.randn(2, 10))) == pytest.approx(float(topo_loss(block.conv2.weight, 3.0)))
+    assert "conv" not in dict(sl.named_modules())  # the encoder keeps owning the conv
+    sl.loss_at().backward()
+    assert block.conv2.weight.grad is not None and block.conv1.weight.grad is None

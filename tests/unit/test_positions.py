@@ -163,3 +163,20 @@ def test_redraw_follows_new_positions() -> None:
     new_spread = np.ptp(redrawn.positions[redrawn.neighborhoods], axis=1).max()
     assert old_spread > 5.0 and new_spread <= 1.5 + 1e-6
     assert np.array_equal(redrawn.positions, moved.positions)
+
+
+def test_channel_grid_layout_puts_grid_neighbours_next_to_each_other():
+    from tdann.losses import channel_grid
+    from tdann.positions import retinotopic_positions
+
+    c, h, w = 16, 3, 3
+    pos = retinotopic_positions((c, h, w), 9.0, 0.0, 0.3, np.random.default_rng(0), layout="channel_grid")
+    rows, cols = channel_grid(c)
+    grid = pos.reshape(c, h * w, 2)
+    # every location's channels fill its 3 mm patch on the rows x columns grid, no jitter
+    centre = grid[:, 4]
+    assert np.allclose(centre.mean(0), [4.5, 4.5]) and np.all(np.abs(centre - 4.5) < 1.5)
+    step = 3.0 / cols
+    assert np.allclose(grid[1, 4] - grid[0, 4], [step, 0]) and np.allclose(grid[cols, 4] - grid[0, 4], [0, step])
+    with pytest.raises(ValueError, match="layout"):
+        retinotopic_positions((c, h, w), 9.0, 0.0, 0.3, np.random.default_rng(0), layout="spiral")

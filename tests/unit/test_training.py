@@ -366,3 +366,21 @@ def test_speed_settings_at_their_defaults_keep_the_run_key() -> None:
     base = training.run_key(_cfg(), "d", "s")
     assert training.run_key(_cfg(amp="none", channels_last=False), "d", "s") == base
     assert training.run_key(_cfg(amp="bf16"), "d", "s") != base
+
+
+@pytest.mark.parametrize("task", ["simclr", "moco"])
+def test_topo_objective_lowers_held_out_topo_loss(task: str, data: dict, tmp_path: Path) -> None:
+    """sl_kind topo trains TopoLoss on the tapped blocks' weights (no sheet features needed) and evaluates it."""
+    store, sheets = data[task]
+    layers = ("layer2.0", "layer3.1") if task == "simclr" else ("layer2.0",)
+    result = {}
+    for alpha in (0.0, 5.0):
+        cfg = _cfg(task, alpha=alpha, layers=layers, steps=12, lr=0.1, checkpoint_every=12, sl_kind="topo",
+                   topo_factor=2.0)
+        run = tmp_path / f"a{alpha}"
+        _run(cfg, data, run)
+        result[alpha] = training.evaluate(cfg, run / "weights.pt", store, sheets, n_batches=2, seed=1)
+    assert result[5.0]["sl_mean"] < result[0.0]["sl_mean"] - 0.02, result
+    assert training.run_key(_cfg(topo_factor=3.0), "d", "s") == training.run_key(_cfg(), "d", "s")
+    with pytest.raises(training.TrainConfigError, match="topo_factor"):
+        _run(_cfg(task, sl_kind="topo", topo_factor=50.0, layers=layers), data, tmp_path / "bad")

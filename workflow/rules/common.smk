@@ -106,7 +106,8 @@ def net_params(cfg):
 def sheet_params(cfg):
     """What the retinotopic sheet depends on: the network's shape and each layer's sheet geometry."""
     layers = {k: _pick(v, SHEET_LAYER_KEYS) for k, v in cfg["layers"].items()}
-    return dict(net_params(cfg), layers=layers)
+    layout = {"sheet_layout": cfg["sheet_layout"]} if "sheet_layout" in cfg else {}
+    return dict(net_params(cfg), layers=layers, **layout)
 
 
 def train_params(cfg, stage):

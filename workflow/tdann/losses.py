@@ -1,4 +1,5 @@
-"""Losses: the spatial loss (SL_Rel / SL_Abs), SimCLR NT-Xent with its projection head, and MoCo v2.
+"""Losses: the spatial loss (SL_Rel / SL_Abs), TopoLoss (a weight-similarity objective of TopoNets), SimCLR NT-Xent
+with its projection head, and MoCo v2.
 
 Total loss of a topographic model (docs/reference.md §1): ``L = L_task + sum_k alpha_k * SL_k`` over the tapped blocks.
 """
@@ -6,6 +7,7 @@ Total loss of a topographic model (docs/reference.md §1): ``L = L_task + sum_k 
 from __future__ import annotations
 
 import copy
+import math
 
 import numpy as np
 import torch
@@ -207,6 +209,69 @@ class SpatialLoss(nn.Module):
         sum_off = -r_diag.sum(dim=1)
         var_off = m_sq + 2.0 * k * (a * a).sum(dim=1) - (r_diag * r_diag).sum(dim=1) - sum_off**2 / (k * (k - 1))
         return cov / torch.sqrt(var_off.clamp_min(self.eps))
+
+
+# --------------------------------------------------------------------------------------------- TopoLoss
+
+
+def channel_grid(n_channels: int) -> tuple[int, int]:
+    """(rows, columns) of the channel sheet of TopoNets (Deb et al. 2025): the largest divisor of ``n_channels``
+    not above its square root as rows; channel c sits at (c // columns, c % columns)."""
+    n = int(n_channels)
+    if n < 1:
+        raise ValueError(f"need at least one channel, got {n_channels}")
+    rows = int(math.isqrt(n))
+    while n % rows:
+        rows -= 1
+    return rows, n // rows
+
+
+def topo_loss(weight: Tensor, factor: float = 3.0) -> Tensor:
+    """TopoLoss of one layer's weights (TopoNets, docs/reference.md §2): the output channels are laid on their
+    :func:`channel_grid`, each channel's flattened weights are a vector at its cell; the sheet is blurred by
+    down-sampling by ``factor`` (bilinear) and up-sampling back, and the loss is ``1 - mean cosine similarity``
+    between each channel's weights and the blurred ones. 0: weights already smooth over the sheet; it rewards
+    neighbouring channels that share their weights, hence their responses."""
+    if weight.ndim < 2:
+        raise ValueError(f"topo_loss needs (out_channels, ...) weights, got shape {tuple(weight.shape)}")
+    rows, cols = channel_grid(weight.shape[0])
+    if not 1 <= factor <= min(rows, cols):
+        raise ValueError(f"topo factor {factor} must be in [1, {min(rows, cols)}] for a {rows} x {cols} channel "
+                         f"grid ({weight.shape[0]} channels)")
+    grid = weight.reshape(rows, cols, -1).permute(2, 0, 1).unsqueeze(0)  # (1, e, rows, cols)
+    down = F.interpolate(grid, scale_factor=(1 / factor, 1 / factor), mode="bilinear")
+    up = F.interpolate(down, size=(rows, cols), mode="bilinear")
+    return 1 - F.cosine_similarity(grid[0].flatten(1).T, up[0].flatten(1).T, dim=-1).mean()
+
+
+def output_conv(block: nn.Module) -> nn.Module:
+    """The convolution whose output channels are the block's output channels: the last conv of the residual
+    branch (``conv2`` of a basic block; the shortcut's 1x1 conv does not count)."""
+    convs = [m for name, m in block.named_modules() if isinstance(m, (nn.Conv2d, nn.Conv3d))
+             and not name.startswith("downsample")]
+    if not convs:
+        raise ValueError(f"{type(block).__name__} has no convolution for TopoLoss")
+    return convs[-1]
+
+
+class TopoWeightLoss(nn.Module):
+    """TopoLoss of one tapped block, with the interface of :class:`SpatialLoss` (the features are not needed:
+    the loss reads the block's output convolution's weights, with their gradient)."""
+
+    def __init__(self, block: nn.Module, factor: float = 3.0) -> None:
+        super().__init__()
+        self.conv = [output_conv(block)]  # a list: not a submodule, so the encoder keeps owning it
+        self.factor = float(factor)
+        topo_loss(self.conv[0].weight.detach(), self.factor)  # fail early on a grid too small for the factor
+
+    def sample(self, generator: torch.Generator | None = None) -> None:
+        return None
+
+    def loss_at(self, features: Tensor | None = None, idx: Tensor | None = None) -> Tensor:
+        return topo_loss(self.conv[0].weight, self.factor)
+
+    def forward(self, features: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+        return self.loss_at()
 
 
 # --------------------------------------------------------------------------------------------- SimCLR

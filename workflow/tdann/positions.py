@@ -62,8 +62,13 @@ def retinotopic_positions(
     rf_overlap: float,
     jitter_sigma: float,
     rng: np.random.Generator,
+    layout: str = "uniform",
 ) -> np.ndarray:
     """Retinotopic initial positions (docs/reference.md §2) of the C*H*W units of a (C, H, W) layer, (N, 2) float32 mm.
+
+    ``layout="channel_grid"`` places the C channels of each location instead on the cells of TopoNets' channel
+    sheet (:func:`tdann.losses.channel_grid`, rows x columns) within the location's patch, without jitter: the
+    sheet on which TopoLoss makes neighbouring channels alike, tiled over the retinotopic locations.
 
     As in the original TDANN code (``place_conv`` / ``jitter_positions``): along each axis the n feature-map
     locations get square receptive-field patches of width ``sheet_size / (n - n * rf_overlap + rf_overlap)``, so
@@ -91,6 +96,16 @@ def retinotopic_positions(
     anchors = np.stack([xs.ravel(), ys.ravel()], axis=1)  # (H*W, 2), row-major over (h, w)
     anchors = np.broadcast_to(anchors, (c, h * w, 2)).reshape(-1, 2)  # channel-major, like flatten(start_dim=1)
     radius = np.array([rx, ry])  # per axis (the original has square maps only)
+    if layout == "channel_grid":
+        from .losses import channel_grid
+
+        rows, cols = channel_grid(c)
+        cell = np.stack([(np.arange(c) % cols + 0.5) / cols, (np.arange(c) // cols + 0.5) / rows], axis=1)
+        offset = (2 * cell - 1) * radius  # (C, 2): the channel's cell centre within +/- radius of the anchor
+        pos = anchors + np.repeat(offset, h * w, axis=0)
+        return np.clip(pos, 0.0, sheet_size).astype(np.float32)
+    if layout != "uniform":
+        raise ValueError(f"layout must be 'uniform' or 'channel_grid', got {layout!r}")
     placed = anchors + rng.uniform(-radius, radius, size=anchors.shape)
     jittered = placed + rng.normal(0.0, jitter_sigma, size=placed.shape)
     lo, span = placed.min(axis=0), np.ptp(placed, axis=0)
@@ -174,12 +189,14 @@ def init_sheets(
     jitter_sigma: float = 0.3,
     min_units: int = 25,
     max_units: int = 500,
+    layout: str = "uniform",
 ) -> dict[str, LayerSheet]:
     """Retinotopic sheets for the layers named in ``specs`` (docs/reference.md §1-2 give per-layer values).
 
     ``specs[layer]`` holds ``sheet_size`` (mm), ``neighborhood_width`` (mm), ``rf_overlap`` and optionally its own
     ``min_units`` / ``max_units``. ``input_shape`` is per sample ((3, H, W) or (3, T, H, W)). Each layer draws from
-    its own stream of ``seed`` so that adding a layer does not change the others.
+    its own stream of ``seed`` so that adding a layer does not change the others. ``layout``: see
+    :func:`retinotopic_positions`.
     """
     from .models import layer_shapes
 
@@ -193,7 +210,8 @@ def init_sheets(
     for i, (layer, spec) in enumerate(specs.items()):
         rng = np.random.default_rng([int(seed), i])
         shape = tuple(int(s) for s in shapes[layer])
-        pos = retinotopic_positions(shape, float(spec["sheet_size"]), float(spec["rf_overlap"]), jitter_sigma, rng)
+        pos = retinotopic_positions(shape, float(spec["sheet_size"]), float(spec["rf_overlap"]), jitter_sigma, rng,
+                                    layout)
         lo, hi = int(spec.get("min_units", min_units)), int(spec.get("max_units", max_units))
         nbs = make_neighborhoods(pos, float(spec["neighborhood_width"]), n_windows, rng, lo, hi, name=layer)
         sheets[layer] = LayerSheet(

@@ -61,7 +61,7 @@ log_ = logging.getLogger("tdann.training")
 # Config fields that may change between a run and its resumption; every other field must match the checkpoint.
 _RESUMABLE_CHANGES = ("device", "threads", "checkpoint_every", "log_every", "eval_batches")
 #: fields added after checkpoints were written: a config at these values keys and resumes as before they existed
-_LATER_FIELDS = {"amp": "none", "channels_last": False}
+_LATER_FIELDS = {"amp": "none", "channels_last": False, "topo_factor": 3.0}
 
 
 class TrainConfigError(ValueError):
@@ -128,6 +128,7 @@ class TrainConfig:
     alpha: float | dict[str, float] = 0.25
     layers: tuple[str, ...] = models.LAYERS
     sl_kind: str = "rel"
+    topo_factor: float = 3.0
     neighborhoods_per_batch: int = 8
     time_average: bool = True
     steps: int = 1000
@@ -197,7 +198,7 @@ class TrainConfig:
             raise TrainConfigError(f"stream must be one of {sorted(streams)}, got {self.stream!r}")
         if self.arch != streams[self.stream]:
             raise TrainConfigError(f"stream {self.stream!r} uses arch {streams[self.stream]!r}, got {self.arch!r}")
-        choices = {"stem": models.STEMS, "task": ("simclr", "moco"), "sl_kind": ("rel", "abs"),
+        choices = {"stem": models.STEMS, "task": ("simclr", "moco"), "sl_kind": ("rel", "abs", "topo"),
                    "schedule": ("cosine", "constant"), "amp": ("none", "bf16"), "channels_last": (False, True)}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -414,11 +415,22 @@ def _build(cfg: TrainConfig) -> tuple[nn.Module, nn.Module]:
     return encoder, moco
 
 
-def _spatial_losses(cfg: TrainConfig, sheets_path: str | Path, n_per_batch: int) -> dict[str, nn.Module]:
+def _spatial_losses(cfg: TrainConfig, sheets_path: str | Path, n_per_batch: int,
+                    encoder: nn.Module | None = None) -> dict[str, nn.Module]:
+    """The spatial loss of every tapped layer: SL_Rel / SL_Abs on the sheet, or (``sl_kind: topo``) TopoLoss on
+    the weights of ``encoder``'s tapped blocks (the sheet then only places units for the maps)."""
     sheets = positions.load_sheets(sheets_path)
     missing = [layer for layer in cfg.layers if layer not in sheets]
     if missing:
         raise TrainConfigError(f"{sheets_path}: no sheet for tapped layers {missing}; it has {sorted(sheets)}")
+    if cfg.sl_kind == "topo":
+        if encoder is None:
+            raise TrainConfigError("sl_kind 'topo' needs the encoder whose weights it reads")
+        try:
+            return {layer: losses.TopoWeightLoss(encoder.get_submodule(layer), cfg.topo_factor)
+                    for layer in cfg.layers}
+        except ValueError as err:
+            raise TrainConfigError(f"topo_factor: {err}") from None
     out = {}
     for layer in cfg.layers:
         s = sheets[layer]
@@ -672,8 +684,9 @@ def _train(cfg: TrainConfig, data_path: str | Path, sheets_path: str | Path, run
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = run_dir / CHECKPOINT_NAME
     store = _Store(data_path, cfg.data_kind, split=0)
-    sls = {k: v.to(device) for k, v in _spatial_losses(cfg, sheets_path, cfg.neighborhoods_per_batch).items()}
     encoder, task = _build(cfg)
+    sls = {k: v.to(device) for k, v in _spatial_losses(cfg, sheets_path, cfg.neighborhoods_per_batch,
+                                                        encoder).items()}
     encoder.to(device), task.to(device)
     fmt = _memory_format(cfg)
     if fmt is not None:
@@ -865,6 +878,9 @@ def _spatial(cfg: TrainConfig, sls: Mapping[str, nn.Module], feats: Mapping[str,
     """
     out = {}
     for i, (layer, sl) in enumerate(sls.items()):
+        if isinstance(sl, losses.TopoWeightLoss):  # weights, replicated on every rank: no features, no gather
+            out[layer] = sl.loss_at() if cfg.layer_alpha(layer) else sl.loss_at().detach()
+            continue
         f = feats[layer]
         _check_units(layer, f, sl, sheets_path)
         if cfg.layer_alpha(layer) == 0:
@@ -927,7 +943,7 @@ def evaluate(
             raise models.CheckpointError(f"{head_path}: not a projection head for this config ({err})") from err
         head.to(device).eval()
         project = lambda x: head(encoder.embed(x))  # noqa: E731
-    sls = {k: v.to(device) for k, v in _spatial_losses(cfg, sheets_path, neighborhoods_per_batch).items()}
+    sls = {k: v.to(device) for k, v in _spatial_losses(cfg, sheets_path, neighborhoods_per_batch, encoder).items()}
     totals: dict[str, float] = {"task_loss": 0.0, "task_top1": 0.0, **{f"sl_{k}": 0.0 for k in cfg.layers}}
     with models.FeatureTaps(encoder, cfg.layers, time_average=cfg.time_average) as taps:
         order = np.random.default_rng([int(seed), 0xE7A1])
@@ -942,7 +958,8 @@ def evaluate(
             totals["task_top1"] += float(top1)
             for i, (layer, sl) in enumerate(sls.items()):
                 feats = taps.flat(layer)
-                _check_units(layer, feats, sl, sheets_path)
+                if not isinstance(sl, losses.TopoWeightLoss):
+                    _check_units(layer, feats, sl, sheets_path)
                 totals[f"sl_{layer}"] += float(sl(feats, torch.Generator().manual_seed(_seed(seed, 4, b, i))))
     store.close()
     out = {k: v / n_batches for k, v in totals.items()}
