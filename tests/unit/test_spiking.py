@@ -266,3 +266,22 @@ def test_event_tensor_in_the_exercise_format_round_trips_and_refuses_code(tmp_pa
     torch.save(torch.zeros(3, 4), tmp_path / "flat.dat")
     with pytest.raises(SpikingConfigError, match=r"flat.dat: expected a \(T, X, Y\) tensor"):
         load_event_tensor(str(tmp_path / "flat.dat"))
+
+
+def test_channels_answer_an_event_file_as_they_answer_its_frames(tmp_path, stimuli):
+    """An event file of the exercise's size (500 x 50 x 50 in the course) read back gives the same spikes."""
+    from tdann.spiking import channels_from_params, event_file_summary, load_event_tensor, save_event_tensor
+
+    frames = stimulus_event_frames(stimuli[2.0])
+    path = tmp_path / "circle.dat"
+    save_event_tensor(str(path), frames)
+    params = {"tau_mem_inv": [200.0, 400.0], "v_th": [0.01, 0.05], "kernel_radius": 3.0, "surround": 0.0, "dt": 0.001}
+    channels = channels_from_params(params)
+    direct, read = channels(frames), channels(load_event_tensor(str(path)))
+    assert torch.equal(direct, read)
+    rows = event_file_summary("circle", path, frames, read)
+    assert [r["channel"] for r in rows] == [0, 1]
+    assert rows[0]["steps"] == frames.shape[0] and rows[0]["x"] == frames.shape[2]
+    assert rows[0]["spikes"] == int(direct[:, 0].sum()) and rows[0]["spikes"] >= rows[1]["spikes"]
+    assert rows[0]["spikes"] > 0 and rows[0]["first_spike_step"] >= 0
+    assert all((r["first_spike_step"] == -1) == (r["spikes"] == 0) for r in rows)

@@ -5,11 +5,14 @@ rule speed_channels:
     input:
         disks=f"{R}/stimuli/disks.h5",
         mt_weights=mt_model_weights(),
+        disk_events=f"{R}/stimuli/disks_events.dat",
+        event_files=list(config["spiking"]["event_files"].values()),
     output:
         h5=f"{R}/spiking/speed_channels.h5",
         tuning=f"{R}/spiking/speed_tuning.csv",
         comparison=f"{R}/spiking/comparison.csv",
         selectivity=f"{R}/spiking/channel_selectivity.csv",
+        event_files=f"{R}/spiking/event_files.csv",
     log:
         log_path("speed_channels", "disks"),
     benchmark:

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from tdann import augment, models, spiking, stimuli
 from tdann.provenance import step
@@ -37,8 +38,21 @@ with step(snakemake, config_keys=["spiking", "stimuli.disks"]):
         spiking.channel_selectivity(tuning, params["target_speed"]).assign(condition="with inhibition",
                                                                           inhibition=params["inhibition"]),
     ], ignore_index=True)
-    spikes = channels(spiking.stimulus_event_frames(disks))
+    frames = spiking.stimulus_event_frames(disks)
+    spikes = channels(frames)
     loc = spiking.localisation_error(spikes, disks["centers"])
+    # event files in the exercise's format (torch.sparse_coo (T, X, Y)): the disks as written, then the user's files
+    files = {"disks (as written)": Path(snakemake.input.disk_events)} | {
+        name: Path(path) for name, path in cfg["event_files"].items()}
+    rows = []
+    for name, path in files.items():
+        ev = spiking.load_event_tensor(str(path))
+        out = channels(ev)
+        if name == "disks (as written)" and not torch.equal(out, spikes):
+            raise RuntimeError(f"{path}: the channels answer the written events differently from the disks: the "
+                               "event format did not round-trip")
+        rows += spiking.event_file_summary(name, path, ev, out)
+    pd.DataFrame(rows).to_csv(snakemake.output.event_files, index=False)
     spiking.write_speed_channels_h5(snakemake.output.h5, params, tuning, loc, inhibition_fit=tried)
     tuning.assign(condition="with inhibition").to_csv(snakemake.output.tuning, index=False)
     selectivity.to_csv(snakemake.output.selectivity, index=False)

@@ -141,6 +141,20 @@ def load_event_tensor(path: str) -> torch.Tensor:
     return dense.to(torch.float32).transpose(1, 2).contiguous()
 
 
+def event_file_summary(name: str, path: Any, frames: torch.Tensor, spikes: torch.Tensor) -> list[dict[str, Any]]:
+    """One row per channel of the speed channels' answer to an event file: its shape (T, X, Y as stored), events,
+    the channel's spikes in all and per 100 steps, and the step of its first spike (-1: none)."""
+    t, h, w = frames.shape
+    counts = spikes.flatten(2).sum(-1)  # (T, C)
+    rows = []
+    for c in range(counts.shape[1]):
+        fired = torch.nonzero(counts[:, c]).flatten()
+        rows.append(dict(file=name, path=str(path), steps=t, x=w, y=h, events=int(frames.sum()), channel=c,
+                         spikes=int(counts[:, c].sum()), spikes_per_100_steps=float(counts[:, c].sum()) * 100 / t,
+                         first_spike_step=int(fired[0]) if len(fired) else -1))
+    return rows
+
+
 def split_by_speed(stimulus: Mapping[str, Any], skip_onset: bool = True) -> dict[float, list[dict[str, Any]]]:
     """Cut a multi-segment moving-disk stream (``tdann.stimuli.moving_disks``: ``frames``, ``events`` rows
     (t, x, y), ``centers``, ``speed`` per segment, ``segments`` [start, stop)) into clips grouped by speed.
