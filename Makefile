@@ -43,12 +43,12 @@ gpu-check: env  ## paper-shape steps of both streams and a SwapOpt layer on this
 bench: env  ## speed and memory ratios (tests/benchmarks), printed
 	for b in tests/benchmarks/bench_*.py; do echo "== $$b"; OMP_NUM_THREADS=1 $(PY) $$b || exit 1; done
 
-sweep: env  ## the settings sweep (issue 11): which cheap settings make maps emerge; results/tables/settings_sweep.md
-	$(SNAKEMAKE) --profile profiles/default --cores $(CORES) settings_sweep
+sweep: env  ## the settings sweep (which cheap settings make maps emerge) and the objectives comparison
+	$(SNAKEMAKE) --profile profiles/default --cores $(CORES) settings_sweep objectives
 
 report: env  ## the HTML report of the last run (with the settings sweep when it was built)
 	$(SNAKEMAKE) --profile profiles/default --cores 1 --report results/report.html \
-		$$(test -f results/tables/settings_sweep.csv && echo all settings_sweep)
+		$$(test -f results/tables/settings_sweep.csv && echo all settings_sweep objectives)
 
 docs-figures: env  ## copy small PNGs of the current figures into docs/ for the README
 	$(PY) -m tdann.figures --docs results/figures docs/figures

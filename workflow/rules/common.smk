@@ -105,9 +105,9 @@ def net_params(cfg):
 
 def sheet_params(cfg):
     """What the retinotopic sheet depends on: the network's shape and each layer's sheet geometry."""
-    layers = {k: _pick(v, SHEET_LAYER_KEYS) for k, v in cfg["layers"].items()}
-    layout = {"sheet_layout": cfg["sheet_layout"]} if "sheet_layout" in cfg else {}
-    return dict(net_params(cfg), layers=layers, **layout)
+    layout = {"layout": cfg["sheet_layout"]} if "sheet_layout" in cfg else {}  # absent: the default, uniform
+    layers = {k: dict(_pick(v, SHEET_LAYER_KEYS), **layout) for k, v in cfg["layers"].items()}
+    return dict(net_params(cfg), layers=layers)
 
 
 def train_params(cfg, stage):
@@ -304,6 +304,9 @@ def all_targets():
     sweep = (
         [f"{R}/tables/settings_sweep.md"] if config["settings_sweep"]["enabled"] else []
     )
+    ss = config["settings_sweep"]
+    if (ss["enabled"] or ss["objectives_enabled"]) and objective_variants():
+        sweep.append(f"{R}/figures/objectives.png")
     if PUBLISHED["enabled"] and PUBLISHED["only"]:
         return published_targets()
     return (
@@ -377,17 +380,38 @@ def sweep_models():
     return trained + [naming.untrained_name("retinotopic", s) for s in seeds]
 
 
-def sweep_files(kind):
-    """(variant, path) of every sweep model's metrics table (kind "tables") or trained model's eval.json ("evals")."""
+def sweep_files(kind, variants=None):
+    """(variant, path) of every sweep model's metrics table (kind "tables") or trained model's eval.json ("evals"),
+    of all (stream, variant) pairs or of those given."""
+    variants = sweep_variants() if variants is None else variants
     if kind == "tables":
         return [
             (v, f"{R}/sweep/{s}/{v}/metrics/{m}.csv")
-            for s, v in sweep_variants()
+            for s, v in variants
             for m in sweep_models()
         ]
     return [
         (v, f"{R}/sweep/{s}/{v}/{m}/eval.json")
-        for s, v in sweep_variants()
+        for s, v in variants
         for m in sweep_models()
         if not m.startswith("untrained-")
     ]
+
+
+OBJECTIVE_NAMES = {"rel": "SL_Rel", "abs": "SL_Abs", "topo": "TopoLoss"}
+
+
+def objective_variants():
+    """(stream, variant) pairs of settings_sweep.objectives: variants compared as topographic objectives."""
+    pairs = [(s, v) for s, vs in SWEEP.get("objectives", {}).items() for v in vs]
+    for s, v in pairs:
+        variant_cfg(s, v)  # names an unknown variant
+    return pairs
+
+
+def objective_labels():
+    """'stream/variant' -> the objective's name (from the variant's optim.sl_kind) for the objectives table."""
+    return {
+        f"{s}/{v}": OBJECTIVE_NAMES[variant_cfg(s, v)["optim"]["sl_kind"]]
+        for s, v in objective_variants()
+    }

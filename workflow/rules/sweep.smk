@@ -168,3 +168,34 @@ rule settings_sweep:
         eval_variants=[v for v, _ in sweep_files("evals")],
     script:
         "../scripts/settings_sweep.py"
+
+
+rule objectives:
+    input:
+        tables=[path for _, path in sweep_files("tables", objective_variants())],
+        evals=[path for _, path in sweep_files("evals", objective_variants())],
+        lib=lib("figures", "tables"),
+    output:
+        table=f"{R}/tables/objectives.csv",
+        png=report(
+            f"{R}/figures/objectives.png",
+            caption="../report/fig_objectives.rst",
+            category="both streams",
+            subcategory="topographic objectives",
+        ),
+        pdf=f"{R}/figures/objectives.pdf",
+    log:
+        log_path("objectives", "all"),
+    benchmark:
+        bench_path("objectives", "all")
+    conda:
+        CONDA_ENV
+    params:
+        sweep=SWEEP,
+        analysis=analysis_params(),
+        labels=objective_labels(),
+        variants=[v for v, _ in sweep_files("tables", objective_variants())],
+        eval_variants=[v for v, _ in sweep_files("evals", objective_variants())],
+        figures=config["figures"],
+    script:
+        "../scripts/objectives.py"

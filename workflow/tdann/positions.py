@@ -195,8 +195,8 @@ def init_sheets(
 
     ``specs[layer]`` holds ``sheet_size`` (mm), ``neighborhood_width`` (mm), ``rf_overlap`` and optionally its own
     ``min_units`` / ``max_units``. ``input_shape`` is per sample ((3, H, W) or (3, T, H, W)). Each layer draws from
-    its own stream of ``seed`` so that adding a layer does not change the others. ``layout``: see
-    :func:`retinotopic_positions`.
+    its own stream of ``seed`` so that adding a layer does not change the others. ``layout`` (or a spec's own
+    ``layout``): see :func:`retinotopic_positions`.
     """
     from .models import layer_shapes
 
@@ -211,7 +211,7 @@ def init_sheets(
         rng = np.random.default_rng([int(seed), i])
         shape = tuple(int(s) for s in shapes[layer])
         pos = retinotopic_positions(shape, float(spec["sheet_size"]), float(spec["rf_overlap"]), jitter_sigma, rng,
-                                    layout)
+                                    spec.get("layout", layout))
         lo, hi = int(spec.get("min_units", min_units)), int(spec.get("max_units", max_units))
         nbs = make_neighborhoods(pos, float(spec["neighborhood_width"]), n_windows, rng, lo, hi, name=layer)
         sheets[layer] = LayerSheet(

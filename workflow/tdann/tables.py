@@ -643,3 +643,71 @@ def screening_vs_untrained(units: pd.DataFrame, model: str, untrained: str, sign
                              diff_ci_low=lo, diff_ci_high=hi, n_units=int(ok.sum()),
                              differs=bool(np.isfinite(lo) and (lo > 0 or hi < 0))))
     return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------------------------
+# topographic objectives side by side (settings-sweep variants that differ in the spatial objective)
+# ----------------------------------------------------------------------------------------------
+def objectives(metrics: pd.DataFrame, evals: pd.DataFrame, alphas: list[float], seeds: list[int],
+               analysis_cfg: dict, labels: dict[tuple[str, str], str], seed: int = 0) -> pd.DataFrame:
+    """Task cost against map smoothness per topographic objective, each trained from the same retinotopic start
+    and measured by the same metrics and controls.
+
+    ``metrics`` / ``evals`` as for :func:`settings_sweep`; ``labels``: (stream, variant) -> objective name, for
+    the variants compared. One row per (stream, objective, area, alpha) including alpha = 0: the smoothness index
+    (mean, SD over seeds), its paired difference from the shuffled-position null and from the untrained network
+    (bootstrap CIs), and the task cost, the held-out task loss minus that of alpha = 0 of the same seed (paired,
+    bootstrap CI). ``smoothness_matched_*``: every other objective's smoothness interpolated at this point's task
+    cost (linearly along its alpha curve, alpha = 0 included), NaN outside the costs that objective covers, and
+    ``matched_diff_*`` = this objective's smoothness minus it: the comparison at matched task cost.
+    """
+    rng = np.random.default_rng(seed)
+    rows = []
+    for (stream, variant), label in labels.items():
+        sub = metrics[(metrics["stream"] == stream) & (metrics["variant"] == variant)]
+        ev = evals[(evals["stream"] == stream) & (evals["variant"] == variant)]
+        if sub.empty:
+            continue
+        base_loss = ev[ev["alpha"] == 0].set_index("seed")["task_loss"]
+        em = emergence(sub, [a for a in alphas if a > 0] + [0.0], seeds, "retinotopic", analysis_cfg)
+        for area, key, stimset, prefix in {(a, k, s, p) for st, a, k, s, p in MAPS if st == stream}:
+            layer = analysis_cfg.get(key, _DEFAULTS.get(key))
+            for alpha in sorted(alphas):
+                vals = np.array([_value(sub, stream, run_name(alpha, s), layer, stimset, prefix + "smoothness")
+                                 for s in seeds])
+                if not np.isfinite(vals).any():
+                    continue
+                loss = ev[ev["alpha"] == alpha].set_index("seed")["task_loss"]
+                common = sorted(set(loss.index) & set(base_loss.index))
+                cost = loss.loc[common].to_numpy(float) - base_loss.loc[common].to_numpy(float)
+                lo, hi = analysis.bootstrap_ci(cost, rng=rng) if alpha > 0 else (0.0, 0.0)
+                row = dict(stream=stream, objective=label, variant=variant, area=area, layer=layer, alpha=alpha,
+                           smoothness=float(np.nanmean(vals)),
+                           smoothness_sd=float(np.nanstd(vals, ddof=1)) if np.isfinite(vals).sum() > 1 else np.nan,
+                           task_loss=float(loss.mean()) if len(loss) else np.nan,
+                           task_cost=float(np.mean(cost)) if len(cost) else np.nan, task_cost_ci_low=lo,
+                           task_cost_ci_high=hi, n_seeds=int(np.isfinite(vals).sum()))
+                for control, name in (("shuffled", "shuffled"), ("untrained (retinotopic)", "untrained")):
+                    c = em[(em["area"] == area) & (em["alpha"] == alpha) & (em["control"] == control)]
+                    if alpha > 0 and len(c):
+                        row |= {f"vs_{name}_diff": float(c["diff_mean"].iloc[0]),
+                                f"vs_{name}_ci_low": float(c["diff_ci_low"].iloc[0]),
+                                f"vs_{name}_ci_high": float(c["diff_ci_high"].iloc[0]),
+                                f"{name}_mean": float(c["control_mean"].iloc[0])}
+                rows.append(row)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    for (stream, area), g in table.groupby(["stream", "area"]):
+        for other, og in g.groupby("objective"):
+            og = og.sort_values("task_cost")
+            x, y = og["task_cost"].to_numpy(float), og["smoothness"].to_numpy(float)
+            for i in g.index:
+                if table.at[i, "objective"] == other:
+                    continue
+                c = table.at[i, "task_cost"]
+                inside = np.isfinite(c) and x.min() <= c <= x.max()
+                matched = float(np.interp(c, x, y)) if inside else np.nan
+                table.loc[i, f"smoothness_matched_{other}"] = matched
+                table.loc[i, f"matched_diff_{other}"] = table.at[i, "smoothness"] - matched
+    return table
