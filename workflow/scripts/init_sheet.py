@@ -14,8 +14,6 @@ with step(snakemake, config_keys=[f"streams.{stream}", "sheet"], seeds={"seed": 
     sheets = positions.init_sheets(
         model, shape, specs, seed=sheet["seed"], n_windows=sheet["n_windows"],
         jitter_sigma=sheet["jitter_sigma"], min_units=sheet["min_units"], max_units=sheet["max_units"],
-        layout=cfg.get("sheet_layout", "uniform"),
     )
     positions.save_sheets(Path(snakemake.output[0]), sheets,
-                          attrs={"stream": stream, "kind": "retinotopic", "arch": cfg["arch"],
-                                 "layout": cfg.get("sheet_layout", "uniform")})
+                          attrs={"stream": stream, "kind": "retinotopic", "arch": cfg["arch"]})
