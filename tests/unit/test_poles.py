@@ -9,16 +9,10 @@ import pandas as pd
 import pytest
 import torch
 
-from tdann import models, tables
+from tdann import bidirectional, models
 from tdann.models import FeatureTaps
-from tdann.screening import (
-    add_semantic_axes,
-    axis_separation,
-    load_screen,
-    pole_bootstrap,
-    screen,
-    synthesize_many,
-)
+from tdann.bidirectional import axis_separation, pole_bootstrap
+from tdann.screening import add_semantic_axes, load_screen, screen, synthesize_many
 
 torch.set_num_threads(1)
 
@@ -123,8 +117,8 @@ def test_screen_writes_both_signals_on_the_same_units_with_poles_and_axes(tmp_pa
         assert list(f.attrs["signals"]) == ["preact", "output"] and f.attrs["signal"] == "preact"
     with pytest.raises(ValueError, match="screen_membrane"):
         load_screen(out, "block", "membrane")
-    units = tables.screening_units({"preact": {"block": pre}, "output": {"block": post}})
-    poles = tables.screening_poles(units).set_index("signal")
+    units = bidirectional.screening_units({"preact": {"block": pre}, "output": {"block": post}})
+    poles = bidirectional.screening_poles(units).set_index("signal")
     assert poles.loc["preact", "frac_low_below"] > poles.loc["output", "frac_low_below"]
     assert 0 <= poles.loc["output", "frac_low_below_ci_low"] <= poles.loc["output", "frac_low_below_ci_high"] <= 1
     assert np.isfinite(poles.loc["preact", "axis_auc_mean"])
@@ -145,21 +139,21 @@ def test_synthesis_on_the_preact_beats_the_natural_inputs_and_the_checks_say_so(
                               input_shape=(3, 8, 8), steps=60, jitter=0, noise_std=0.0, signal="preact")
         acts[f"pixel/{pole}"] = np.array([r["activation"] for r in res]).reshape(2, 2)
     assert (acts["pixel/lei"] < 0).all()  # post-ReLU, an LEI could only tie at 0
-    units = tables.screening_units({"preact": {"block": scr}})
-    checks = tables.synthesis_checks({"block": {"units": chosen} | acts}, units)
+    units = bidirectional.screening_units({"preact": {"block": scr}})
+    checks = bidirectional.synthesis_checks({"block": {"units": chosen} | acts}, units)
     assert len(checks) == 8 and set(checks["pole"]) == {"mei", "lei"}
     assert checks["passes"].all(), checks
     # a check fails where the synthesised input does not beat the natural bound
     weak = {"block": {"units": chosen, "pixel/mei": np.full((2, 2), -1e3)}}
-    assert not tables.synthesis_checks(weak, units)["passes"].any()
+    assert not bidirectional.synthesis_checks(weak, units)["passes"].any()
 
 
 def test_wilson_interval():
-    lo, hi = tables.wilson_ci(0, 512)
+    lo, hi = bidirectional.wilson_ci(0, 512)
     assert lo == 0 and 0 < hi < 0.01
-    lo, hi = tables.wilson_ci(256, 512)
+    lo, hi = bidirectional.wilson_ci(256, 512)
     assert lo < 0.5 < hi and hi - lo < 0.1
-    assert np.isnan(tables.wilson_ci(0, 0)[0])
+    assert np.isnan(bidirectional.wilson_ci(0, 0)[0])
 
 
 def test_held_out_inputs_never_share_a_source_with_the_fit():
@@ -206,7 +200,7 @@ def test_trained_and_untrained_are_compared_unit_by_unit():
     untrained = pd.DataFrame(base | dict(model="untrained (init_s0)", low_depth=1.0 + noise(),
                                          high_height=1.5 + noise(), depth_ratio=0.5 + noise(),
                                          gini=0.2 + noise(), axis_auc=0.7 + noise()))
-    out = tables.screening_vs_untrained(pd.concat([trained, untrained]), "a2.5_s0", "untrained (init_s0)",
+    out = bidirectional.screening_vs_untrained(pd.concat([trained, untrained]), "a2.5_s0", "untrained (init_s0)",
                                         "preact").set_index("measure")
     assert out.loc["axis_auc", "differs"] and out.loc["axis_auc", "diff_mean"] == pytest.approx(0.2, abs=0.03)
     assert out.loc["high_height", "differs"] and not out.loc["low_depth", "differs"]

@@ -78,7 +78,7 @@ rule screening_table:
             f"{R}/synthesis/{w.stream}/{screened_weights()}/{{layer}}.h5",
             layer=config["screening"]["layers"][w.stream],
         ),
-        lib=lib("tables"),
+        lib=lib("bidirectional", "screening"),
     output:
         units=f"{R}/tables/{{stream}}_screening_units.csv",
         poles=f"{R}/tables/{{stream}}_screening_poles.csv",

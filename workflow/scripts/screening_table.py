@@ -5,7 +5,7 @@ from pathlib import Path
 import h5py
 import pandas as pd
 
-from tdann import screening, tables
+from tdann import bidirectional, screening
 from tdann.provenance import step
 
 def screened_units(path: Path, model: str):
@@ -13,7 +13,7 @@ def screened_units(path: Path, model: str):
     with h5py.File(path, "r") as f:
         signals, layers = list(f.attrs["signals"]), list(f.attrs["layers"])
     by_signal = {s: {layer: screening.load_screen(path, layer, s) for layer in layers} for s in signals}
-    units = tables.screening_units(by_signal)
+    units = bidirectional.screening_units(by_signal)
     units.insert(0, "model", model)
     units.insert(0, "stream", snakemake.wildcards.stream)
     return units, signals
@@ -33,10 +33,10 @@ with step(snakemake, config_keys=["screening"]):
             synthesis[f.attrs["layer"]] = {"units": f["units"][()]} | {
                 f"{param}/{pole}": f[f"{param}/{pole}/activation"][()] for param in f if param in ("pixel", "fourier")
                 for pole in f[param]}
-    checks = tables.synthesis_checks(synthesis, units[units["signal"] == signals[0]])
+    checks = bidirectional.synthesis_checks(synthesis, units[units["signal"] == signals[0]])
     units = pd.concat([units, control], ignore_index=True)
     units.to_csv(snakemake.output.units, index=False)
-    tables.screening_poles(units).to_csv(snakemake.output.poles, index=False)
+    bidirectional.screening_poles(units).to_csv(snakemake.output.poles, index=False)
     checks.to_csv(snakemake.output.synthesis, index=False)
-    tables.screening_vs_untrained(units, snakemake.params.model, untrained, signals[0]).to_csv(
+    bidirectional.screening_vs_untrained(units, snakemake.params.model, untrained, signals[0]).to_csv(
         snakemake.output.untrained, index=False)

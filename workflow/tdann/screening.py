@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from tdann.bidirectional import axis_separation, pole_bootstrap
 from tdann.h5io import load_responses, write_dataset  # noqa: F401 (load_responses: part of this API)
 from tdann.models import FeatureTaps
 
@@ -446,41 +447,6 @@ _STAT_DOCS = {
 }
 
 
-def pole_bootstrap(sample: np.ndarray, n_inputs: int, k: int, n_boot: int = 500, seed: int = 0,
-                   level: float = 0.95, chunk: int = 4096) -> dict[str, np.ndarray]:
-    """Bootstrap over inputs of each unit's two poles relative to its baseline (docs/reference.md §6).
-
-    ``sample`` (m, units): the responses of m natural inputs drawn uniformly from the store's ``n_inputs`` (the
-    screening reservoir; all of them when the store is small). Per resample of the m inputs (with replacement):
-    the baseline is the median response, the low pole the mean of the ``k_m = max(1, round(k m / n_inputs))``
-    lowest responses (the same share of inputs as the k LAIs of the whole store), the high pole the mean of the
-    k_m highest. Returns percentile CIs (``level``) of ``low_depth = baseline - low pole`` and ``high_height =
-    high pole - baseline``: a low pole is significantly below baseline where ``low_ci_low > 0``. A unit pinned at a
-    floor (post-ReLU zeros over half the inputs) has depth 0 in every resample and is never significant.
-    """
-    x = np.asarray(sample, dtype=np.float32)
-    if x.ndim != 2 or x.shape[0] < 2:
-        raise ValueError(f"pole_bootstrap needs a sample (m >= 2, units), got shape {x.shape}")
-    m, n_units = x.shape
-    km = int(min(m // 2, max(1, round(k * m / max(int(n_inputs), m)))))
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, m, size=(int(n_boot), m))
-    low = np.empty((int(n_boot), n_units), np.float32)
-    high = np.empty_like(low)
-    kth = sorted({km - 1, (m - 1) // 2, m // 2, m - km})
-    for lo in range(0, n_units, chunk):
-        cols = slice(lo, lo + chunk)
-        for b, idx in enumerate(draws):
-            part = np.partition(x[idx, cols], kth, axis=0)
-            median = 0.5 * (part[(m - 1) // 2] + part[m // 2])
-            low[b, cols] = median - part[:km].mean(axis=0)
-            high[b, cols] = part[m - km:].mean(axis=0) - median
-    q = [(1 - level) / 2, (1 + level) / 2]
-    low_ci, high_ci = np.quantile(low, q, axis=0), np.quantile(high, q, axis=0)
-    return {"low_ci_low": low_ci[0], "low_ci_high": low_ci[1], "high_ci_low": high_ci[0],
-            "high_ci_high": high_ci[1], "k_sample": np.full(n_units, km)}
-
-
 _POLE_DOCS = {
     "low_depth": ("depth of the low pole: baseline (q50) - mean response to the unit's k LAIs", "activation (a.u.)"),
     "high_height": ("height of the high pole: mean response to the unit's k MAIs - baseline (q50)",
@@ -633,54 +599,8 @@ def load_screen(path: str | Path, layer: str, signal: str | None = None) -> dict
 
 
 # ----------------------------------------------------------------------------------------------
-# the semantic axis between the poles
+# the semantic axis between the poles (tdann.bidirectional.axis_separation on the network's own embedding)
 # ----------------------------------------------------------------------------------------------
-def axis_separation(top_emb: np.ndarray, bottom_emb: np.ndarray, seed: int = 0,
-                    top_groups: np.ndarray | None = None, bottom_groups: np.ndarray | None = None
-                    ) -> dict[str, np.ndarray]:
-    """How well a unit's semantic axis separates held-out MAIs from LAIs (docs/reference.md §6).
-
-    ``top_emb``, ``bottom_emb`` (units, k, d): embeddings of each unit's k MAIs and k LAIs in rank order. The axis
-    is fit on the even ranks (mean MAI embedding - mean LAI embedding) and tested on the odd ranks: ``auc`` is the
-    share of (held-out MAI, held-out LAI) pairs that the projection on the axis orders correctly (ties 1/2; 0.5 =
-    no separation). ``auc_other``: the same held-out inputs on another unit's axis (a random derangement of the
-    units), the control that a generic "MAI vs LAI" direction (e.g. contrast) would also pass.
-
-    ``top_groups``, ``bottom_groups`` (units, k): the source (photo, video) of each input. Given, a held-out input
-    counts only if no input the axis was fit on comes from its source, so that crops of one photo or clips of one
-    video cannot carry the axis from fit to test; a unit left without a held-out MAI or LAI gets NaN
-    (``n_pairs`` 0).
-    """
-    top, bottom = np.asarray(top_emb, np.float64), np.asarray(bottom_emb, np.float64)
-    if top.ndim != 3 or top.shape != bottom.shape or top.shape[1] < 2:
-        raise ValueError(f"axis_separation needs equal (units, k >= 2, d) arrays, got {top.shape}, {bottom.shape}")
-    axis = top[:, 0::2].mean(1) - bottom[:, 0::2].mean(1)
-    n = len(axis)
-    keep_t = np.ones(top[:, 1::2].shape[:2], bool)
-    keep_b = np.ones_like(keep_t)
-    if top_groups is not None and bottom_groups is not None:
-        tg, bg = np.asarray(top_groups), np.asarray(bottom_groups)
-        fit = np.concatenate([tg[:, 0::2], bg[:, 0::2]], axis=1)
-        keep_t = ~(tg[:, 1::2, None] == fit[:, None, :]).any(-1)
-        keep_b = ~(bg[:, 1::2, None] == fit[:, None, :]).any(-1)
-    weight = (keep_t[:, :, None] & keep_b[:, None, :]).astype(float)
-    n_pairs = weight.sum(axis=(1, 2))
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(n)
-    other = np.empty(n, dtype=int)
-    other[order] = np.roll(order, 1)  # a derangement when n >= 2: no unit gets its own axis
-
-    def auc(axes: np.ndarray) -> np.ndarray:
-        pt = np.einsum("ukd,ud->uk", top[:, 1::2], axes)
-        pb = np.einsum("ukd,ud->uk", bottom[:, 1::2], axes)
-        diff = pt[:, :, None] - pb[:, None, :]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return (((diff > 0) + 0.5 * (diff == 0)) * weight).sum(axis=(1, 2)) / np.where(n_pairs > 0, n_pairs,
-                                                                                             np.nan)
-
-    return {"auc": auc(axis), "auc_other": auc(axis[other]) if n >= 2 else np.full(n, np.nan), "n_pairs": n_pairs}
-
-
 @torch.no_grad()
 def embed_inputs(model: nn.Module, inputs: np.ndarray, device: str | torch.device = "cpu",
                  transform: Callable | None = None, batch: int = 64) -> np.ndarray:
