@@ -51,7 +51,10 @@ def tiny_config(results: str) -> dict:
     cfg["spiking"].update(tau_grid=[100.0, 400.0], n_thresholds=6)
     cfg["twostream"].update(steps=4, seeds=[0], size=16)
     cfg["settings_sweep"] = {"enabled": True, "alphas": [0.0, 0.25], "seeds": [0],
-                             "variants": {"ventral": {"keep": {"stem": "keep"}}}}
+                             "variants": {"ventral": {"keep": {"stem": "keep"},
+                                                      "topo": {"optim": {"sl_kind": "topo", "topo_factor": 2.0},
+                                                               "sheet_layout": "channel_grid"}}},
+                             "objectives": {"ventral": ["keep", "topo"]}}
     return cfg
 
 
@@ -92,8 +95,15 @@ def test_all_figures_and_tables(tiny_run):
     work, _ = tiny_run
     res = work / "results"
     for name in ("metrics.csv", "tradeoff.csv", "results.csv", "results.md", "emergence.csv", "comparisons.csv",
-                 "pinwheels.csv", "twostream.csv"):
+                 "pinwheels.csv", "twostream.csv", "twostream_summary.csv", "twostream_pairs.csv",
+                 "objectives.csv", "ventral_screening_units.csv", "dorsal_screening_poles.csv",
+                 "ventral_screening_vs_untrained.csv", "dorsal_synthesis_checks.csv"):
         assert (res / "tables" / name).stat().st_size > 0, name
+    poles = pd.read_csv(res / "tables/ventral_screening_poles.csv")
+    assert set(poles["signal"]) == {"preact", "output"} and poles["model"].str.startswith("untrained").any()
+    assert set(pd.read_csv(res / "tables/objectives.csv")["objective"]) == {"SL_Rel", "TopoLoss"}
+    events = pd.read_csv(res / "spiking/event_files.csv")
+    assert set(events["file"]) == {"disks (as written)"} and len(events) == 3
     compared = pd.read_csv(res / "tables/comparisons.csv")
     assert {"task_loss", "sl_mean", "dir_mean_dsi", "dir_mean_axial"} <= set(compared["quantity"])
     assert "## Pinwheel density" in (res / "tables/results.md").read_text()
