@@ -175,7 +175,8 @@ def test_objectives_compare_smoothness_at_matched_task_cost():
     """Objective B buys the same smoothness at half the task cost of A: at A's cost, B's curve is smoother."""
     a = fake_metrics(0.5, 0.1, 0.85, sheet="retinotopic").assign(variant="rel")
     b = fake_metrics(0.5, 0.1, 0.85, sheet="retinotopic").assign(variant="topo")
-    evals = pd.DataFrame([dict(stream="ventral", variant=v, alpha=al, seed=s, task_loss=4.0 + cost * (al > 0) + 0.01 * s)
+    evals = pd.DataFrame([dict(stream="ventral", variant=v, alpha=al, seed=s, task_loss=4.0 + cost * (al > 0) + 0.01 * s,
+                               task_loss_ratio=(4.0 + cost * (al > 0)) / 4.5)
                           for v, cost in (("rel", 0.4), ("topo", 0.2)) for al in (0.0, 0.25) for s in (0, 1, 2)])
     labels = {("ventral", "rel"): "SL_Rel", ("ventral", "topo"): "TopoLoss"}
     table = tables.objectives(pd.concat([a, b]), evals, [0.0, 0.25], [0, 1, 2], CFG, labels)
@@ -188,5 +189,6 @@ def test_objectives_compare_smoothness_at_matched_task_cost():
     # TopoLoss at cost 0.2 against SL_Rel's curve (0.1 at cost 0, 0.5 at 0.4): 0.3, so +0.2 for TopoLoss
     assert t.loc[("TopoLoss", 0.25), "smoothness_matched_SL_Rel"] == pytest.approx(0.3, abs=0.02)
     assert t.loc[("TopoLoss", 0.25), "matched_diff_SL_Rel"] == pytest.approx(0.2, abs=0.02)
+    assert t.loc[("SL_Rel", 0.25), "n_learnt"] == 0 and t.loc[("TopoLoss", 0.25), "n_learnt"] == 3  # 0.98 and 0.93 x chance
     # SL_Rel's cost 0.4 lies beyond TopoLoss's curve: no matched value
     assert np.isnan(t.loc[("SL_Rel", 0.25), "matched_diff_TopoLoss"])

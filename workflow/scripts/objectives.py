@@ -32,6 +32,10 @@ with step(snakemake, config_keys=["settings_sweep", "analysis", "figures"], seed
             xerr = np.vstack([og["task_cost"] - og["task_cost_ci_low"], og["task_cost_ci_high"] - og["task_cost"]])
             ax.errorbar(og["task_cost"], og["smoothness"], xerr=np.clip(xerr, 0, None), yerr=og["smoothness_sd"],
                         fmt="o-", color=colour, capsize=2, label=f"{objective} (mean; x: 95% CI, y: SD)")
+            unlearnt = og[og["n_learnt"] < og["n_seeds"]]
+            if len(unlearnt):
+                ax.scatter(unlearnt["task_cost"], unlearnt["smoothness"], s=30, facecolors="white", edgecolors=colour,
+                           zorder=3, label=f"{objective}: not every seed learnt (held-out loss >= 0.95 x chance)")
             for _, r in og.iterrows():
                 ax.annotate(f"α={format_alpha(r['alpha'])}", (r["task_cost"], r["smoothness"]), fontsize=6,
                             xytext=(3, 3), textcoords="offset points", color=colour)
@@ -45,7 +49,8 @@ with step(snakemake, config_keys=["settings_sweep", "analysis", "figures"], seed
                         f"{r.get('vs_shuffled_diff', np.nan):+.3f} [{r.get('vs_shuffled_ci_low', np.nan):+.3f}, "
                         f"{r.get('vs_shuffled_ci_high', np.nan):+.3f}]  vs untrained "
                         f"{r.get('vs_untrained_diff', np.nan):+.3f} [{r.get('vs_untrained_ci_low', np.nan):+.3f}, "
-                        f"{r.get('vs_untrained_ci_high', np.nan):+.3f}]  {'beats both' if beats else 'not both'}")
+                        f"{r.get('vs_untrained_ci_high', np.nan):+.3f}]  {'beats both' if beats else 'not both'}"
+                        f"; learnt {int(r['n_learnt'])}/{int(r['n_seeds'])}")
                 matched = [c for c in og.columns if c.startswith("matched_diff_") and np.isfinite(r.get(c, np.nan))]
                 for c in matched:
                     text += f"; at the same task cost {r[c]:+.3f} vs {c.removeprefix('matched_diff_')}"

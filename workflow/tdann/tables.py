@@ -522,7 +522,8 @@ def twostream(table: pd.DataFrame, seed: int = 0, level: float = 0.05) -> tuple[
 # topographic objectives side by side (settings-sweep variants that differ in the spatial objective)
 # ----------------------------------------------------------------------------------------------
 def objectives(metrics: pd.DataFrame, evals: pd.DataFrame, alphas: list[float], seeds: list[int],
-               analysis_cfg: dict, labels: dict[tuple[str, str], str], seed: int = 0) -> pd.DataFrame:
+               analysis_cfg: dict, labels: dict[tuple[str, str], str], seed: int = 0,
+               loss_ratio: float = 0.95) -> pd.DataFrame:
     """Task cost against map smoothness per topographic objective, each trained from the same retinotopic start
     and measured by the same metrics and controls.
 
@@ -533,6 +534,9 @@ def objectives(metrics: pd.DataFrame, evals: pd.DataFrame, alphas: list[float], 
     bootstrap CI). ``smoothness_matched_*``: every other objective's smoothness interpolated at this point's task
     cost (linearly along its alpha curve, alpha = 0 included), NaN outside the costs that objective covers, and
     ``matched_diff_*`` = this objective's smoothness minus it: the comparison at matched task cost.
+    ``n_learnt``: seeds whose held-out task loss is below ``loss_ratio`` x chance (as in :func:`learning`; the
+    sweep measures no probe), ``task_loss_ratio`` its mean: a point whose networks did not learn shows an untrained
+    map's smoothness, not a learnt one's.
     """
     rng = np.random.default_rng(seed)
     rows = []
@@ -551,6 +555,7 @@ def objectives(metrics: pd.DataFrame, evals: pd.DataFrame, alphas: list[float], 
                 if not np.isfinite(vals).any():
                     continue
                 loss = ev[ev["alpha"] == alpha].set_index("seed")["task_loss"]
+                ratio = ev[ev["alpha"] == alpha]["task_loss_ratio"] if "task_loss_ratio" in ev else pd.Series([])
                 common = sorted(set(loss.index) & set(base_loss.index))
                 cost = loss.loc[common].to_numpy(float) - base_loss.loc[common].to_numpy(float)
                 lo, hi = analysis.bootstrap_ci(cost, rng=rng) if alpha > 0 else (0.0, 0.0)
@@ -558,6 +563,8 @@ def objectives(metrics: pd.DataFrame, evals: pd.DataFrame, alphas: list[float], 
                            smoothness=float(np.nanmean(vals)),
                            smoothness_sd=float(np.nanstd(vals, ddof=1)) if np.isfinite(vals).sum() > 1 else np.nan,
                            task_loss=float(loss.mean()) if len(loss) else np.nan,
+                           task_loss_ratio=float(ratio.mean()) if len(ratio) else np.nan,
+                           n_learnt=int((ratio < loss_ratio).sum()),
                            task_cost=float(np.mean(cost)) if len(cost) else np.nan, task_cost_ci_low=lo,
                            task_cost_ci_high=hi, n_seeds=int(np.isfinite(vals).sum()))
                 for control, name in (("shuffled", "shuffled"), ("untrained (retinotopic)", "untrained")):
