@@ -105,8 +105,12 @@ def net_params(cfg):
 
 def sheet_params(cfg):
     """What the retinotopic sheet depends on: the network's shape and each layer's sheet geometry."""
-    layout = {"layout": cfg["sheet_layout"]} if "sheet_layout" in cfg else {}  # absent: the default, uniform
-    layers = {k: dict(_pick(v, SHEET_LAYER_KEYS), **layout) for k, v in cfg["layers"].items()}
+    layout = (
+        {"layout": cfg["sheet_layout"]} if "sheet_layout" in cfg else {}
+    )  # absent: the default, uniform
+    layers = {
+        k: dict(_pick(v, SHEET_LAYER_KEYS), **layout) for k, v in cfg["layers"].items()
+    }
     return dict(net_params(cfg), layers=layers)
 
 
