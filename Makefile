@@ -44,11 +44,11 @@ bench: env  ## speed and memory ratios (tests/benchmarks), printed
 	for b in tests/benchmarks/bench_*.py; do echo "== $$b"; OMP_NUM_THREADS=1 $(PY) $$b || exit 1; done
 
 sweep: env  ## the settings sweep (which cheap settings make maps emerge) and the objectives comparison
-	$(SNAKEMAKE) --profile profiles/default --cores $(CORES) settings_sweep objectives
+	$(SNAKEMAKE) --profile profiles/default --cores $(CORES) settings_sweep fig_objectives
 
 report: env  ## the HTML report of the last run (with the settings sweep when it was built)
 	$(SNAKEMAKE) --profile profiles/default --cores 1 --report results/report.html \
-		$$(test -f results/tables/settings_sweep.csv && echo all settings_sweep objectives)
+		$$(test -f results/tables/settings_sweep.csv && echo all settings_sweep fig_objectives)
 
 docs-figures: env  ## copy small PNGs of the current figures into docs/ for the README
 	$(PY) -m tdann.figures --docs results/figures docs/figures

@@ -170,7 +170,7 @@ rule settings_sweep:
         "../scripts/settings_sweep.py"
 
 
-rule objectives:
+rule fig_objectives:
     input:
         tables=[path for _, path in sweep_files("tables", objective_variants())],
         evals=[path for _, path in sweep_files("evals", objective_variants())],
@@ -185,9 +185,9 @@ rule objectives:
         ),
         pdf=f"{R}/figures/objectives.pdf",
     log:
-        log_path("objectives", "all"),
+        log_path("fig_objectives", "all"),
     benchmark:
-        bench_path("objectives", "all")
+        bench_path("fig_objectives", "all")
     conda:
         CONDA_ENV
     params:
@@ -198,4 +198,4 @@ rule objectives:
         eval_variants=[v for v, _ in sweep_files("evals", objective_variants())],
         figures=config["figures"],
     script:
-        "../scripts/objectives.py"
+        "../scripts/fig_objectives.py"
