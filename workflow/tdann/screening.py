@@ -517,14 +517,17 @@ def screen(
             x = _to_input(batch, device, transform)
             _forward(model, taps[signals[0]], layers, x)
             indices = torch.arange(start, start + len(x), device=x.device)
-            for sig in signals:
-                rng = np.random.default_rng(seed)  # the same units for every signal
+            if not state[signals[0]]:  # first batch: draw each layer's units once, the same for every signal
+                rng = np.random.default_rng(seed)
                 for li, name in enumerate(layers):
+                    out = taps[signals[0]].outputs[name]
+                    units = _draw_units(out[0].numel(), units_per_layer, rng)
+                    for sig in signals:
+                        state[sig][name] = _screen_state(units, k, reservoir, active_fraction, seed + li, x.device,
+                                                         _unit_shape(out))
+            for sig in signals:
+                for name in layers:
                     flat = taps[sig].flat(name).float()
-                    if name not in state[sig]:
-                        state[sig][name] = _screen_state(flat.shape[1], units_per_layer, k, reservoir,
-                                                         active_fraction, rng, seed + li, x.device,
-                                                         _unit_shape(taps[sig].outputs[name]))
                     st = state[sig][name]
                     if st["units_t"] is not None:
                         flat = flat.index_select(1, st["units_t"])
@@ -547,12 +550,16 @@ def screen(
     return out_h5
 
 
-def _screen_state(n_total: int, units_per_layer: int | None, k: int, reservoir: int, active_fraction: float,
-                  rng: np.random.Generator, seed: int, device: torch.device, shape: tuple[int, ...]) -> dict[str, Any]:
+def _draw_units(n_total: int, units_per_layer: int | None, rng: np.random.Generator) -> np.ndarray:
+    """All units, or a seeded sorted sample of ``units_per_layer`` of them."""
     if units_per_layer is None or units_per_layer >= n_total:
-        units = np.arange(n_total)
-    else:
-        units = np.sort(rng.choice(n_total, size=int(units_per_layer), replace=False))
+        return np.arange(n_total)
+    return np.sort(rng.choice(n_total, size=int(units_per_layer), replace=False))
+
+
+def _screen_state(units: np.ndarray, k: int, reservoir: int, active_fraction: float, seed: int,
+                  device: torch.device, shape: tuple[int, ...]) -> dict[str, Any]:
+    n_total = math.prod(shape)
     sampled = units.size < n_total
     return {
         "units": units, "units_t": torch.as_tensor(units, device=device) if sampled else None, "shape": shape,
