@@ -64,7 +64,6 @@ rule sweep_train:
         seed=lambda w: int(w.seed),
         run_dir=lambda w: f"{R}/runs/sweep/{w.stream}/{w.variant}/a{w.alpha}_s{w.seed}",
         device=config["run"]["device"],
-        progress=config["run"]["progress"],
         keep_checkpoints=config["run"]["keep_checkpoints"],
     script:
         "../scripts/train.py"
@@ -148,12 +147,7 @@ rule settings_sweep:
         tables=[path for _, path in sweep_files("tables")],
         evals=[path for _, path in sweep_files("evals")],
     output:
-        table=report(
-            f"{R}/tables/settings_sweep.csv",
-            caption="../report/table_settings_sweep.rst",
-            category="both streams",
-            subcategory="settings sweep",
-        ),
+        table=f"{R}/tables/settings_sweep.csv",
         markdown=f"{R}/tables/settings_sweep.md",
     log:
         log_path("settings_sweep", "all"),

@@ -43,7 +43,6 @@ rule pretrain:
         seed=config["sweep"]["pretrain_seed"],
         run_dir=lambda w: f"{R}/runs/{w.stream}/pretrain",
         device=config["run"]["device"],
-        progress=config["run"]["progress"],
         keep_checkpoints=config["run"]["keep_checkpoints"],
     script:
         "../scripts/train.py"
@@ -73,7 +72,6 @@ rule train:
         seed=lambda w: int(w.seed),
         run_dir=lambda w: f"{R}/runs/{w.stream}/a{w.alpha}_s{w.seed}",
         device=config["run"]["device"],
-        progress=config["run"]["progress"],
         keep_checkpoints=config["run"]["keep_checkpoints"],
     script:
         "../scripts/train.py"

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from tdann import data, video
-from tdann.provenance import step
+from tdann.provenance import log, step
 
 cfg = snakemake.params.video
 shard, n_shards = int(snakemake.wildcards.shard), int(cfg["shards"])
@@ -21,3 +21,4 @@ with step(snakemake, config_keys=["video"]):
         on_bad_video=cfg["on_bad_video"],
     )
     rejects.to_csv(snakemake.output.rejects, index=False)
+    log.info("shard %d of %d: %d of %d videos, %d rejected", shard, n_shards, len(mine), len(videos), len(rejects))

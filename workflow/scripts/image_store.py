@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from tdann import data
-from tdann.provenance import step
+from tdann.provenance import log, step
 
 cfg = snakemake.params.images
 with step(snakemake, config_keys=["images"], seeds={"seed": cfg["seed"]}):
@@ -11,7 +11,7 @@ with step(snakemake, config_keys=["images"], seeds={"seed": cfg["seed"]}):
     # packaged/synthetic datasets keep photos in images/; a local ImageNet-style folder is used as it is
     image_dirs = [src / "images" if (src / "images").is_dir() else src for src in sources]
     videos = data.find_videos(sources)
-    data.build_image_store(
+    counts = data.build_image_store(
         image_dirs=image_dirs,
         video_paths=videos,
         out=Path(snakemake.output[0]),
@@ -22,3 +22,5 @@ with step(snakemake, config_keys=["images"], seeds={"seed": cfg["seed"]}):
         seed=cfg["seed"],
         crops_per_dir=[int(c) for c in snakemake.params.crops_per_dir],
     )
+    log.info("image store: %(n_images)d images (%(n_from_photos)d photo crops, %(n_from_videos)d video frames) from "
+             "%(n_sources)d source files; train %(n_train)d, val %(n_val)d (%(n_val_sources)d val sources)", counts)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from tdann import metrics, positions, stimuli
 from tdann.h5io import load_responses
-from tdann.provenance import step
+from tdann.provenance import log, step
 
 w, p = snakemake.wildcards, snakemake.params
 with step(snakemake, config_keys=["analysis"], seeds={"seed": 0}):
@@ -26,3 +26,5 @@ with step(snakemake, config_keys=["analysis"], seeds={"seed": 0}):
     table.to_csv(snakemake.output.table, index=False)
     metrics.save(Path(snakemake.output.maps), arrays, table,
                  attrs={"stream": w.stream, "model": w.model, "sheet": p.sheet_name})
+    log.info("%s %s: %d metric rows over layers %s and stimulus sets %s", w.stream, w.model, len(table),
+             list(sheets), list(p.stimsets))

@@ -21,5 +21,5 @@ with step(snakemake, config_keys=["analysis.batch_size", "analysis.response_dtyp
         screening.compute_responses(
             model, batches, list(snakemake.params.layers), Path(out_path), n_stimuli=n,
             device=device, dtype=snakemake.params.dtype, time_average=True,
-            progress=False, transform=augment.normalize,
+            transform=augment.normalize,
         )

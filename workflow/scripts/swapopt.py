@@ -6,7 +6,7 @@ import h5py
 
 from tdann import positions, screening, swapopt
 from tdann.h5io import write_dataset
-from tdann.provenance import step
+from tdann.provenance import log, step
 from tdann.training import resolve_device
 
 device = str(resolve_device(snakemake.params.device))
@@ -20,6 +20,9 @@ with step(snakemake, config_keys=["swapopt"], seeds={"seed": cfg["seed"]}):
         attempts_per_window=cfg["attempts_per_window"], max_units=cfg["max_units"], seed=cfg["seed"],
         device=device, windows_per_batch=cfg["windows_per_batch"],
     )
+    log.info("SwapOpt %s: spatial loss %.4f -> %.4f over %d windows (%d skipped), %d of %d swaps accepted, %.1f s",
+             layer, stats["sl_before"], stats["sl_after"], stats["windows"], stats["windows_skipped"],
+             stats["accepted"], stats["attempts"], stats["wall_s"])
     with h5py.File(snakemake.output[0], "w") as f:
         write_dataset(f, "positions", new_positions, "unit positions after SwapOpt, channel-major unit order",
                       units="mm")

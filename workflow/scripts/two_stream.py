@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from tdann import twostream
-from tdann.provenance import step
+from tdann.provenance import log, step
 from tdann.training import resolve_device
 
 device = str(resolve_device(snakemake.params.device))
@@ -33,4 +33,4 @@ with step(snakemake, config_keys=[f"twostream.species.{species}", "twostream"], 
         table[key] = value
     table["objects"] = cfg["objects"]
     table.to_csv(snakemake.output[0], index=False)
-    print(table.to_string(index=False))
+    log.info("held-out scores per seed:\n%s", table.to_string(index=False))

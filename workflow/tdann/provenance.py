@@ -26,6 +26,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from . import progress
+
 SIDECAR_SUFFIX = ".prov.json"
 log = logging.getLogger("tdann")
 
@@ -367,6 +369,37 @@ def seed_everything(seed: int) -> None:
         torch.manual_seed(seed)
 
 
+def describe(path: str | Path, max_items: int = 12) -> str:
+    """One log line about a written file: its size and, for HDF5, CSV and JSON, what it holds."""
+    path = Path(path)
+    if path.is_dir():
+        files = [p for p in path.rglob("*") if p.is_file()]
+        return f"{path}: folder, {len(files)} files, {sum(p.stat().st_size for p in files) / 1e6:.1f} MB"
+    size = f"{path.stat().st_size / 1e6:.2f} MB"
+    try:
+        if path.suffix in (".h5", ".hdf5"):
+            import h5py
+
+            items: list[str] = []
+            with h5py.File(path, "r") as f:
+                f.visititems(lambda name, obj: items.append(f"{name} {obj.shape} {obj.dtype}")
+                             if isinstance(obj, h5py.Dataset) else None)
+            more = f" (+{len(items) - max_items} more)" if len(items) > max_items else ""
+            return f"{path}: {size}, {len(items)} datasets: " + "; ".join(items[:max_items]) + more
+        if path.suffix == ".csv":
+            with open(path) as f:
+                header = f.readline().strip().split(",")
+                rows = sum(1 for _ in f)
+            return f"{path}: {size}, {rows} rows x {len(header)} columns"
+        if path.suffix == ".json":
+            data = json.loads(path.read_text())
+            keys = list(data)[:max_items] if isinstance(data, dict) else []
+            return f"{path}: {size}, keys {keys}"
+    except Exception as e:  # a description must never fail the step that wrote the file
+        return f"{path}: {size} (not described: {type(e).__name__}: {e})"
+    return f"{path}: {size}"
+
+
 @contextlib.contextmanager
 def step(smk: Any, config_keys: list[str] | None = None, seeds: Mapping[str, int] | None = None) -> Iterator[dict]:
     """Run a pipeline step inside a Snakemake ``script:``.
@@ -382,6 +415,8 @@ def step(smk: Any, config_keys: list[str] | None = None, seeds: Mapping[str, int
         handlers.append(logging.FileHandler(logfile, mode="w"))
     logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_cfg = smk.config.get("run", {}) if isinstance(smk.config, Mapping) else {}
+    progress.configure(bool(run_cfg.get("progress", False)))
     threads = int(getattr(smk, "threads", 1) or 1)
     os.environ["OMP_NUM_THREADS"] = str(threads)  # for a torch imported later
     torch = sys.modules.get("torch")  # scripts that use torch import it before step()
@@ -414,4 +449,5 @@ def step(smk: Any, config_keys: list[str] | None = None, seeds: Mapping[str, int
     for out in _paths(list(smk.output)):
         if os.path.exists(out):
             write(out, record)
+            log.info("wrote %s", describe(out))
     log.info("done in %.1f s", end - start)

@@ -30,11 +30,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from tdann.bidirectional import axis_separation, pole_bootstrap
 from tdann.h5io import load_responses, write_dataset  # noqa: F401 (load_responses: part of this API)
 from tdann.models import FeatureTaps
+from tdann.progress import Progress
 
 Batch = tuple[int, Any]  # (index of the first input in the store, float array (B, 3, [T,] H, W) in [0, 1])
 _RESPONSE_DTYPES = {"float32": np.float32, "float16": np.float16}
@@ -121,8 +121,8 @@ def _eval_mode(model: nn.Module) -> Iterator[nn.Module]:
 
 
 def _batches_with_bar(batches: Iterable[Batch], total: int | None, progress: bool, desc: str) -> Iterator[Batch]:
-    """Pass the (start, batch) pairs through, counting inputs on a tqdm bar."""
-    with tqdm(total=total, disable=not progress, desc=desc, unit="input") as bar:
+    """Pass the (start, batch) pairs through, counting inputs into the step's log (:mod:`tdann.progress`)."""
+    with Progress(total, desc, "input", enabled=progress) as bar:
         for start, batch in batches:
             yield int(start), batch
             bar.update(len(batch))
@@ -140,7 +140,7 @@ def compute_responses(
     device: str | torch.device = "cpu",
     dtype: str = "float32",
     time_average: bool = True,
-    progress: bool = True,
+    progress: bool | None = None,
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> Path:
     """Write the responses of ``layers`` to ``n_stimuli`` stimuli as ``responses/<layer>`` (S, N).
@@ -468,7 +468,7 @@ def screen(
     out_h5: str | Path,
     units_per_layer: int | None = None,
     device: str | torch.device = "cpu",
-    progress: bool = True,
+    progress: bool | None = None,
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     time_average: bool = True,
     reservoir: int = 2048,

@@ -45,10 +45,10 @@ import pandas as pd
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from .chance import chance_levels  # noqa: F401  (re-exported: training.chance_levels)
 from . import augment, losses, models, positions
+from .progress import Progress
 
 #: Exit code of a preempted run (EX_TEMPFAIL from sysexits.h): "try again later".
 EXIT_PREEMPTED = 75
@@ -647,7 +647,7 @@ def train(
     run_dir: str | Path,
     weights_out: str | Path,
     log_csv: str | Path,
-    progress: bool = True,
+    progress: bool | None = None,
     on_step: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Train (or resume training of) one network; write its encoder weights and per-step log.
@@ -675,7 +675,7 @@ def train(
 
 
 def _train(cfg: TrainConfig, data_path: str | Path, sheets_path: str | Path, run_dir: Path, weights_out: Path,
-           log_csv: Path, progress: bool, on_step: Callable[[int], None] | None, ddp: _Dist,
+           log_csv: Path, progress: bool | None, on_step: Callable[[int], None] | None, ddp: _Dist,
            device: torch.device) -> dict[str, Any]:
     if cfg.batch_size % ddp.world or cfg.batch_size // ddp.world < 2:
         raise TrainConfigError(f"batch_size {cfg.batch_size} must be divisible by the {ddp.world} ranks, >= 2 each")
@@ -739,7 +739,7 @@ def _train(cfg: TrainConfig, data_path: str | Path, sheets_path: str | Path, run
             }, ckpt_path)
 
     t_start = time.perf_counter()
-    bar = tqdm(total=cfg.steps, initial=start, disable=not progress or ddp.rank != 0, desc="train", unit="step")
+    bar = Progress(cfg.steps, "train", "step", enabled=False if ddp.rank != 0 else progress, milestones=0, initial=start)
     last: dict[str, float] = {}
     with models.FeatureTaps(encoder, cfg.layers, time_average=cfg.time_average) as taps, _StopFlag() as stop:
         task.train()

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .progress import Progress
+
 #: Output downsampling of each area relative to the input (architecture, not connectivity).
 AREA_SCALE: dict[str, int] = {"V1": 2, "V2": 4, "V4": 8, "IT": 16, "MT": 8, "LIP": 16}
 #: Channel multiplier of each area relative to ``width``.
@@ -314,6 +316,7 @@ def train_two_stream(
     sl_last: dict[str, float] = {}
     images = _endless(image_batches)
     dorsal = None if joint else _endless(dorsal_batches)
+    bar = Progress(steps, f"two-stream (seed {seed})", "step")
     for _ in range(steps):
         xi, yi = next(images)
         logits, pred, areas = net(to_input(xi.to(device), net.in_channels), return_areas=True)
@@ -340,6 +343,9 @@ def train_two_stream(
         opt.step()
         sched.step()
         history.append(loss.item())
+        bar.set_postfix(loss=f"{history[-1]:.4f}")
+        bar.update()
+    bar.close()
     eval_dorsal = None if joint else (eval_dorsal_batches or dorsal_batches)
     metrics = _evaluate(net, eval_image_batches or image_batches, eval_dorsal, device)
     k = max(1, len(history) // 10)
