@@ -8,6 +8,10 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+# With --sdm apptainer every job runs in run.container (built from envs/Dockerfile); none by default.
+container: config.get("run", {}).get("container")
+
+
 report: "workflow/report/workflow.rst"
 
 
@@ -20,6 +24,7 @@ include: "workflow/rules/swapopt.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/screening.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/report.smk"
 include: "workflow/rules/published.smk"
 include: "workflow/rules/extras.smk"
 include: "workflow/rules/sweep.smk"

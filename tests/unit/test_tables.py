@@ -52,10 +52,6 @@ def test_a_two_by_two_layer_does_not_count():
     assert v["coarse"] and not v["emerged"]
 
 
-def test_markdown_renders_every_row():
-    df = pd.DataFrame({"a": [1.0, np.nan], "b": ["x", "y"]})
-    text = tables.to_markdown(df)
-    assert text.count("\n") == 4 and "nan" in text and "| 1.000 | x |" in text
 
 
 def test_the_settings_sweep_names_the_variant_where_a_map_emerged_and_its_cost():

@@ -117,6 +117,26 @@ def test_all_figures_and_tables(tiny_run):
     assert metrics["value"].notna().mean() > 0.8
 
 
+def test_the_report_shows_every_table_as_a_page_and_logs_carry_numbers(tiny_run):
+    work, _ = tiny_run
+    res = work / "results"
+    pages = {p.stem for p in (res / "tables/html").glob("*.html")}
+    assert {"learning", "tradeoff", "results", "comparisons", "pinwheels", "anchors", "ventral_screening_poles",
+            "dorsal_synthesis_checks", "twostream_summary", "twostream_pairs", "objectives", "settings_sweep"} <= pages
+    learning = pd.read_csv(res / "tables/learning.csv")
+    page = (res / "tables/html/learning.html").read_text()
+    assert page.count("<tr") == len(learning) + 1 and "Did each network learn?" in page
+    assert "Did the networks learn?" in (res / "tables/summary.html").read_text()
+    out = run(work, "--report", "results/report.html")
+    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+    report = (res / "report.html").read_text()
+    assert "learning.html" in report and "summary.html" in report and "Undefined substitution" not in report
+    swap = next((res / "logs/swapopt").glob("*.log")).read_text()
+    assert "spatial loss" in swap and "swaps accepted" in swap and "wrote " in swap
+    train = next((res / "logs/train").glob("*.log")).read_text()
+    assert "held-out:" in train and "step 3/3" in train
+
+
 def test_every_hdf5_dataset_is_described(tiny_run):
     work, _ = tiny_run
     files = list((work / "results").rglob("*.h5"))

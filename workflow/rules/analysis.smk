@@ -74,18 +74,8 @@ rule metrics_table:
         ),
     output:
         metrics=f"{R}/tables/metrics.csv",
-        learning=report(
-            f"{R}/tables/learning.csv",
-            caption="../report/table_learning.rst",
-            category="both streams",
-            subcategory="learning",
-        ),
-        tradeoff=report(
-            f"{R}/tables/tradeoff.csv",
-            caption="../report/table_tradeoff.rst",
-            category="both streams",
-            subcategory="alpha trade-off",
-        ),
+        learning=f"{R}/tables/learning.csv",
+        tradeoff=f"{R}/tables/tradeoff.csv",
     log:
         log_path("metrics_table", "all"),
     benchmark:
@@ -103,34 +93,20 @@ rule results_table:
         metrics=f"{R}/tables/metrics.csv",
         learning=f"{R}/tables/learning.csv",
         tradeoff=f"{R}/tables/tradeoff.csv",
-        lib=lib("tables"),
+        lib=lib("tables", "report"),
     output:
-        table=report(
-            f"{R}/tables/results.csv",
-            caption="../report/table_results.rst",
-            category="both streams",
-            subcategory="results table",
-        ),
+        table=f"{R}/tables/results.csv",
         verdicts=f"{R}/tables/emergence.csv",
-        comparisons=report(
-            f"{R}/tables/comparisons.csv",
-            caption="../report/table_comparisons.rst",
-            category="both streams",
-            subcategory="results table",
-        ),
-        pinwheels=report(
-            f"{R}/tables/pinwheels.csv",
-            caption="../report/table_pinwheels.rst",
-            category="both streams",
-            subcategory="results table",
-        ),
-        anchors=report(
-            f"{R}/tables/anchors.csv",
-            caption="../report/table_anchors.rst",
-            category="both streams",
-            subcategory="results table",
-        ),
+        comparisons=f"{R}/tables/comparisons.csv",
+        pinwheels=f"{R}/tables/pinwheels.csv",
+        anchors=f"{R}/tables/anchors.csv",
         markdown=f"{R}/tables/results.md",
+        html=report(
+            f"{R}/tables/summary.html",
+            caption="../report/table_summary.rst",
+            category="both streams",
+            subcategory="results table",
+        ),
     log:
         log_path("results_table", "all"),
     benchmark:

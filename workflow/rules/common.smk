@@ -9,7 +9,10 @@ from snakemake.utils import update_config
 
 # The library of this checkout, for this process and every script job (PYTHONPATH is inherited, and it precedes an
 # editable install, which may point at another clone while Snakemake tracks this clone's files).
-LIBRARY_ROOT = os.path.join(os.path.abspath(workflow.basedir), "workflow")
+# The checkout's root from this file's place (workflow/rules/), not workflow.basedir: deployed as a module, that is
+# the deploying workflow's folder.
+CHECKOUT = os.path.abspath(os.path.join(str(workflow.current_basedir), "..", ".."))
+LIBRARY_ROOT = os.path.join(CHECKOUT, "workflow")
 sys.path.insert(0, LIBRARY_ROOT)
 os.environ.update(
     PYTHONPATH=os.pathsep.join(
@@ -46,7 +49,7 @@ wildcard_constraints:
 @functools.cache
 def _lib_imports(module):
     """tdann modules that ``module`` imports (``from . import x``, ``from .x import``, ``from tdann(.x) import``)."""
-    path = os.path.join(workflow.basedir, LIB, f"{module}.py")
+    path = os.path.join(CHECKOUT, LIB, f"{module}.py")
     found = set()
     for node in ast.walk(ast.parse(open(path).read(), path)):
         if not isinstance(node, ast.ImportFrom):
@@ -57,9 +60,7 @@ def _lib_imports(module):
         elif node.level == 1 or mod.startswith("tdann."):
             found.add(mod.removeprefix("tdann.").split(".")[0])
     return frozenset(
-        m
-        for m in found
-        if os.path.exists(os.path.join(workflow.basedir, LIB, f"{m}.py"))
+        m for m in found if os.path.exists(os.path.join(CHECKOUT, LIB, f"{m}.py"))
     )
 
 
@@ -73,8 +74,7 @@ def lib(*modules):
             seen.add(m)
             todo += sorted(_lib_imports(m) - seen)
     return [
-        os.path.relpath(os.path.join(workflow.basedir, LIB, f"{m}.py"))
-        for m in sorted(seen)
+        os.path.relpath(os.path.join(CHECKOUT, LIB, f"{m}.py")) for m in sorted(seen)
     ]
 
 
@@ -312,16 +312,18 @@ def all_targets():
     if (ss["enabled"] or ss["objectives_enabled"]) and objective_variants():
         sweep.append(f"{R}/figures/objectives.png")
     if PUBLISHED["enabled"] and PUBLISHED["only"]:
-        return published_targets()
+        return published_targets() + table_pages()
     return (
         [
             f"{R}/tables/tradeoff.csv",
             f"{R}/tables/learning.csv",
             f"{R}/tables/results.md",
+            f"{R}/tables/summary.html",
         ]
         + figure_targets()
         + sweep
         + published_targets()
+        + table_pages()
     )
 
 

@@ -33,11 +33,7 @@ rule published_table:
         ],
         lib=lib("tables"),
     output:
-        table=report(
-            f"{R}/tables/published.csv",
-            caption="../report/table_published.rst",
-            category="published TDANN networks",
-        ),
+        table=f"{R}/tables/published.csv",
         markdown=f"{R}/tables/published.md",
     log:
         log_path("published_table", "all"),

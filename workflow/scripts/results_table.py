@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tdann import tables
+from tdann import report, tables
 from tdann.provenance import step
 
 sweep, cfg = snakemake.params.sweep, dict(snakemake.params.analysis)
@@ -29,18 +29,25 @@ with step(snakemake, config_keys=["sweep", "analysis"], seeds={"seed": 0}):
     shown = ["stream", "model", "task_loss", "task_loss_chance", "task_loss_ratio", "task_top1", "task_top1_chance",
              *[c for c in learning.columns if c.startswith("probe_") and not c.endswith(("_ci_lo", "_ci_hi"))],
              "learnt"]
-    text = ["# Did the networks learn?", "",
-            "Held-out contrastive loss and top-1 beside chance; linear probes (accuracy, chance) on held-out "
-            "stimuli. learnt: loss < 0.95 x chance and every probe's 95% interval above chance. Models that did "
-            f"not learn ({len(excluded)}) are left out of the verdicts below.", "",
-            tables.to_markdown(learning[[c for c in shown if c in learning.columns]]), "",
-            "# Emergence of maps: alpha > 0 against its controls (mean over seeds, bootstrap 95% CI of the paired "
-            "difference)", "", tables.to_markdown(table), "", "## Verdicts", "", tables.to_markdown(verdicts), "",
-            "## Trade-off, pinwheels and MT tuning: alpha > 0 against alpha = 0 (paired by seed)", "",
-            "task_loss / task_top1: held-out task loss and top-1; sl_mean: held-out spatial loss (all layers).", "",
-            tables.to_markdown(compared), "",
-            "## Pinwheel density per lambda^2, pooled over the seeds whose networks learnt and whose column spacing "
-            "was measured (95% Poisson interval; pi is the reference)", "",
-            tables.to_markdown(wheels), "",
-            "## V1-like orientation tuning against macaque V1 (Ringach et al. 2002)", "", tables.to_markdown(bio)]
-    Path(snakemake.output.markdown).write_text("\n".join(text))
+    sections = [
+        report.Section("Did the networks learn?",
+                       "Held-out contrastive loss and top-1 beside chance; linear probes (accuracy, chance) on held-out "
+                       "stimuli. learnt: loss < 0.95 x chance and every probe's 95% interval above chance. Models that "
+                       f"did not learn ({len(excluded)}) are left out of the verdicts below.",
+                       learning[[c for c in shown if c in learning.columns]]),
+        report.Section("Emergence of maps: alpha > 0 against its controls",
+                       "Mean over seeds; paired difference with its bootstrap 95% CI and the paired t-test p.", table),
+        report.Section("Verdicts", "A map emerged only where an alpha beats all three controls.", verdicts, level=3),
+        report.Section("Trade-off, pinwheels and MT tuning: alpha > 0 against alpha = 0 (paired by seed)",
+                       "task_loss / task_top1: held-out task loss and top-1; sl_mean: held-out spatial loss (all "
+                       "layers).", compared),
+        report.Section("Pinwheel density per lambda^2",
+                       "Pooled over the seeds whose networks learnt and whose column spacing was measured (95% "
+                       "Poisson interval; pi is the reference).", wheels),
+        report.Section("V1-like orientation tuning against macaque V1 (Ringach et al. 2002)", "", bio),
+    ]
+    title = "Results of the run"
+    intro = f"Results folder {snakemake.config['results']}; seeds {list(seeds)}, alphas {list(alphas)}."
+    Path(snakemake.output.markdown).write_text(report.markdown(title, sections, intro))
+    sources = [snakemake.output[k] for k in ("table", "comparisons", "pinwheels", "anchors")]
+    Path(snakemake.output.html).write_text(report.page(title, sections, f"<p>{intro}</p>", downloads=sources))

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tdann import tables
+from tdann import report, tables
 from tdann.provenance import step
 
 p = snakemake.params
@@ -16,9 +16,8 @@ with step(snakemake, config_keys=["settings_sweep", "analysis"], seeds={"seed": 
                           for e, v in zip(snakemake.input.evals, p.eval_variants)])
     table = tables.settings_sweep(metrics, evals, p.sweep["alphas"], p.sweep["seeds"], dict(p.analysis))
     table.to_csv(snakemake.output.table, index=False)
-    text = ["# Settings sweep: does a map emerge from the retinotopic sheet? (mean over seeds "
-            f"{list(p.sweep['seeds'])})", "",
-            "smoothness = the alpha > 0 model; alpha0 / shuffled / untrained = the controls; spread = 1 - resultant "
-            "length of the preferences (collapse when < 0.75 x alpha = 0's); grid = side of the layer's retinotopic "
-            "grid; train_seconds = per model.", "", tables.to_markdown(table)]
-    Path(snakemake.output.markdown).write_text("\n".join(text))
+    title = f"Settings sweep: does a map emerge from the retinotopic sheet? (mean over seeds {list(p.sweep['seeds'])})"
+    legend = ("smoothness = the alpha > 0 model; alpha0 / shuffled / untrained = the controls; spread = 1 - resultant "
+              "length of the preferences (collapse when < 0.75 x alpha = 0's); grid = side of the layer's retinotopic "
+              "grid; train_seconds = per model.")
+    Path(snakemake.output.markdown).write_text(report.markdown(title, [report.Section("Variants", legend, table)]))

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import analysis
+from . import analysis, report
 from .naming import format_alpha, parse_model, run_name, untrained_name
 from .metrics import RINGACH_2002, probe_layer_of, spacing_resolved
 
@@ -402,24 +402,8 @@ def published_markdown(table: pd.DataFrame) -> str:
                              "null": pub["null_kind"]}).reset_index()
         alpha = t["alpha"].iloc[0]
         head = f"### {t['label'].iloc[0]} (`{model}`" + (f", alpha {format_alpha(alpha)})" if np.isfinite(alpha) else ")")
-        parts.append(head + "\n\n" + to_markdown(wide))
+        parts.append(head + "\n\n" + report.to_markdown(wide))
     return "\n\n".join(parts)
-
-
-def to_markdown(table: pd.DataFrame, floatfmt: str = ".3f") -> str:
-    """A plain markdown rendering (no tabulate dependency)."""
-    if table.empty:
-        return "(no rows)\n"
-    cols = list(table.columns)
-
-    def fmt(v) -> str:
-        if isinstance(v, (float, np.floating)):
-            return "nan" if not np.isfinite(v) else format(v, floatfmt)
-        return str(v)
-
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in table.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
 
 
 def settings_sweep(metrics: pd.DataFrame, evals: pd.DataFrame, alphas: list[float], seeds: list[int],
