@@ -244,6 +244,27 @@ def test_config_readme_documents_every_schema_key():
     assert not missing, f"config/README.md does not document {missing}"
 
 
+def test_every_schema_key_has_a_description():
+    """The workflow catalog renders the schema's descriptions as the parameter table."""
+    schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+    missing = []
+
+    def walk(node, path):
+        if not isinstance(node, dict):
+            return
+        for k, v in node.get("properties", {}).items():
+            if not (isinstance(v, dict) and str(v.get("description", "")).strip()):
+                missing.append(".".join(path + [k]))
+            walk(v, path + [k])
+        for key in ("additionalProperties", "items"):
+            walk(node.get(key), path + ["*"])
+        for k, v in node.get("definitions", {}).items():
+            walk(v, ["definitions", k])
+
+    walk(schema, [])
+    assert not missing, f"schema keys without a description: {missing}"
+
+
 def test_a_second_clone_runs_its_own_library(tmp_path):
     """The editable install points at this checkout; a job run from another clone must import that clone's tdann
     (Snakemake tracks the clone's files), not the installed one."""
@@ -274,3 +295,38 @@ def test_citations_point_inside_the_repository():
         assert "REFERENCE" + ".md" not in text and "../" + "shared" not in text, f
         for cited in re.findall(r"docs/reference\.md §(\d+)", text):
             assert cited in sections, (f, cited)
+
+
+def test_the_workflow_deploys_as_a_module_and_runs_this_checkouts_library(tmp_path):
+    """Deployed as `snakedeploy deploy-workflow` writes it (a Snakefile elsewhere that uses this one through the
+    `module` directive, rules prefixed): the default plans in full and a job runs, importing this checkout's tdann
+    and writing its log and provenance record in the deploying folder."""
+    import json
+
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config/config.yaml").write_text((ROOT / "config/config.yaml").read_text())
+    (tmp_path / "Snakefile").write_text(
+        'configfile: "config/config.yaml"\n\n\n'
+        f'module tdann:\n    snakefile:\n        "{ROOT / "Snakefile"}"\n    config:\n        config\n\n\n'
+        "use rule * from tdann as tdann_*\n")
+    dry = snakemake("-n", "--cores", "1", cwd=tmp_path)
+    assert dry.returncode == 0, (dry.stdout + dry.stderr)[-3000:]
+    assert "tdann_train" in dry.stdout and "tdann_table_page" in dry.stdout
+    target = "results/stimuli/ventral/gratings.h5"
+    job = snakemake("--cores", "1", target, cwd=tmp_path)
+    assert job.returncode == 0, (job.stdout + job.stderr)[-3000:]
+    log = (tmp_path / "results/logs/stimulus_set/ventral_gratings.log").read_text()
+    assert f"wrote {target}" in log
+    record = json.loads((tmp_path / (target + ".prov.json")).read_text())
+    assert record["rule"] == "tdann_stimulus_set"
+
+
+def test_the_container_recipe_installs_exactly_the_lock_file():
+    """envs/Dockerfile (not built here: no container runtime) starts from Debian with Python 3.11, the version the
+    lock file was made for, and installs envs/requirements.txt and nothing else."""
+    text = (ROOT / "envs/Dockerfile").read_text()
+    assert re.search(r"^FROM debian:bookworm", text, re.M)  # bookworm's python3 is 3.11
+    assert "COPY envs/requirements.txt" in text and re.search(r"pip install .*-r /opt/tdann/requirements.txt", text)
+    assert len(re.findall(r"pip install", text)) == 1
+    env = yaml.safe_load((ROOT / "envs/tdann.yaml").read_text())
+    assert "python=3.11" in env["dependencies"]
