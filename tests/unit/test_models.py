@@ -6,6 +6,7 @@ import pytest
 import torch
 import torchvision
 
+from tdann import models
 from tdann.models import LAYERS, CheckpointError, FeatureTaps, build_model, input_shape, layer_shapes, load_weights
 
 
@@ -186,3 +187,40 @@ def test_input_shape() -> None:
         input_shape("r3d_18", 32)
     with pytest.raises(ValueError, match="vgg"):
         input_shape("vgg", 32)
+
+
+@pytest.mark.parametrize("arch, width, stem, size, clip_len", [("resnet18", 0.125, "keep", 32, 1),
+                                                               ("r3d_18", 0.125, "standard", 16, 4)])
+def test_a_weights_file_rebuilds_its_network_without_a_sidecar(tmp_path, arch, width, stem, size, clip_len):
+    torch.manual_seed(0)
+    model = models.build_model(arch, width, stem).eval()
+    path = models.save_weights(model, tmp_path / "w.pt", arch, width, stem, size, clip_len)
+    assert models.weights_info(path) == {"format": models.WEIGHTS_FORMAT, "arch": arch, "width": width,
+                                         "stem": stem, "input_size": size, "clip_len": clip_len}
+    again = models.load(path).eval()
+    x = torch.randn(2, *models.input_shape(arch, size, clip_len))
+    with torch.no_grad():
+        torch.testing.assert_close(again(x), model(x))
+    with pytest.raises(models.CheckpointError, match="w.pt: holds"):
+        models.load_weights(path, arch, width * 2, stem)  # the file says what it holds
+
+
+def test_full_width_weights_with_their_architecture_still_load_into_torchvision(tmp_path):
+    import torchvision
+
+    model = models.build_model("resnet18", 1.0).eval()
+    path = models.save_weights(model, tmp_path / "w.pt", "resnet18", 1.0, "standard", 224)
+    tv = torchvision.models.resnet18().eval()
+    tv.load_state_dict(torch.load(path, weights_only=True))  # strict: the metadata is not a key
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(tv(x), model(x))
+
+
+def test_a_plain_state_dict_has_no_architecture_and_load_says_so(tmp_path):
+    path = tmp_path / "plain.pt"
+    torch.save({k: v for k, v in models.build_model("resnet18", 0.125).state_dict().items()}, path)
+    assert models.weights_info(path) is None
+    with pytest.raises(models.CheckpointError, match="plain.pt: the file does not say its architecture"):
+        models.load(path)
+    assert isinstance(models.load_weights(path, "resnet18", 0.125), torch.nn.Module)  # the explicit path works

@@ -1,6 +1,7 @@
 """The published TDANN checkpoints and positions (tdann.published), on fixtures in the release's own layout."""
 
 import os
+import re
 
 import numpy as np
 import pandas as pd
@@ -162,4 +163,5 @@ def test_the_published_table_pairs_each_network_with_its_control():
     assert pick("published", "faces: patches")["value"] == 2.0
     assert pick("published", "category probe accuracy")["null_kind"] == "chance"
     md = tables.published_markdown(t)
-    assert md.startswith("### A (`published-a`, alpha 0.25)") and "| V1 | orientation smoothness index | 0.600 |" in md
+    assert md.startswith("### A (`published-a`, alpha 0.25)")
+    assert re.search(r"\| V1\s+\| orientation smoothness index\s+\| 0\.6\s+\|", md)

@@ -182,6 +182,8 @@ def test_weights_load_into_torchvision(tmp_path: Path) -> None:
 def test_trained_weights_and_head_evaluate(data: dict, reference: dict) -> None:
     store, sheets = data["simclr"]
     run = reference["simclr"]
+    info = models.weights_info(run / "weights.pt")
+    assert (info["arch"], info["width"], info["input_size"], info["clip_len"]) == ("resnet18", 0.125, 32, 1)
     model = models.load_weights(run / "weights.pt", "resnet18", 0.125)
     assert isinstance(model, models.ResNet)
     res = training.evaluate(_cfg(), run / "weights.pt", store, sheets, n_batches=2, seed=0,
@@ -329,7 +331,7 @@ def test_run_key_changes_with_config_and_inputs_not_with_resumable_fields() -> N
 def test_a_failed_save_leaves_no_temporary_file_and_names_the_path(tmp_path: Path, monkeypatch) -> None:
     """Disk full mid-save: the old file stays, the 16 MB temporary file does not, the error names the target."""
     target = tmp_path / "weights.pt"
-    training._atomic_save({"w": torch.zeros(3)}, target)
+    models.atomic_save({"w": torch.zeros(3)}, target)
     before = target.read_bytes()
 
     def full_disk(obj, fh):
@@ -338,7 +340,7 @@ def test_a_failed_save_leaves_no_temporary_file_and_names_the_path(tmp_path: Pat
 
     monkeypatch.setattr(training.torch, "save", full_disk)
     with pytest.raises(OSError, match=str(target)):
-        training._atomic_save({"w": torch.ones(3)}, target)
+        models.atomic_save({"w": torch.ones(3)}, target)
     assert target.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["weights.pt"]
 

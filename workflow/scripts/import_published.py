@@ -4,8 +4,6 @@ position files -> a sheets file, checked against the stream's layer shapes."""
 import logging
 from pathlib import Path
 
-import torch
-
 from tdann import models, positions, published
 from tdann.provenance import sha256, step
 
@@ -24,7 +22,7 @@ with step(snakemake, config_keys=[f"published.models.{snakemake.wildcards.name}"
     for layer, s in sheets.items():
         logging.info("%s: %d units %s, sheet %.2f mm, %d neighbourhoods of %d units, width %.3f mm",
                      layer, s.n_units, s.shape, s.sheet_size, *s.neighborhoods.shape, s.neighborhood_width)
-    torch.save(model.state_dict(), snakemake.output.weights)
+    models.save_weights(model, snakemake.output.weights, "resnet18", 1.0, "standard", cfg["input_size"])
     positions.save_sheets(Path(snakemake.output.sheet), sheets, attrs={
         "stream": "ventral", "kind": "published", "arch": "resnet18",
         "source_positions": str(entry["positions"]), "positions_version": version, "rescale": p.rescale,

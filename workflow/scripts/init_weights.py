@@ -9,4 +9,5 @@ cfg, seed = snakemake.params.stream, int(snakemake.params.seed)
 with step(snakemake, config_keys=[f"streams.{snakemake.wildcards.stream}"], seeds={"seed": seed}):
     torch.manual_seed(seed)
     model = models.build_model(cfg["arch"], width=cfg["width"], stem=cfg["stem"])
-    torch.save(model.state_dict(), snakemake.output[0])
+    models.save_weights(model, snakemake.output[0], cfg["arch"], cfg["width"], cfg["stem"], cfg["input_size"],
+                        cfg["clip_len"] if cfg["arch"] == "r3d_18" else 1)

@@ -314,6 +314,83 @@ def layer_shapes(model: nn.Module, input_shape: tuple, layers: Iterable[str] = L
 # --------------------------------------------------------------------------------------------- weights
 
 
+WEIGHTS_FORMAT = "tdann-weights/1"
+
+
+def atomic_save(obj, path: str | Path) -> Path:
+    """torch.save to a temporary file beside ``path``, then rename: ``path`` is either the old or the new file. A
+    failed save (disk full, read-only folder) removes the temporary file and raises OSError naming ``path``."""
+    import os
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as err:  # torch.save reports a failed write as RuntimeError
+        tmp.unlink(missing_ok=True)
+        raise OSError(f"could not write {path}: {err}") from err
+    return path
+
+
+def save_weights(model: nn.Module, path: str | Path, arch: str, width: float = 1.0, stem: str = "standard",
+                 input_size: int | None = None, clip_len: int = 1) -> Path:
+    """Write a model's plain state dict (CPU tensors) atomically, with what rebuilds it.
+
+    The file stays a state dict that ``torch.load(path, weights_only=True)`` reads and, at width 1 with the
+    standard stem, ``torchvision.models.resnet18()`` / ``video.r3d_18()`` loads strictly. The architecture rides
+    in the state dict's own ``_metadata`` (where torch keeps module versions, and which ``load_state_dict``
+    passes over): ``{"": {"tdann": {"format", "arch", "width", "stem", "input_size", "clip_len"}}}``, so that
+    :func:`load` needs no sidecar.
+    """
+    if arch not in ARCHS or stem not in STEMS:
+        raise ValueError(f"save_weights: arch {arch!r} / stem {stem!r} not in {ARCHS} / {STEMS}")
+    model = getattr(model, "module", model)  # DistributedDataParallel
+    source = model.state_dict()
+    state = type(source)((k, v.detach().cpu().contiguous().clone()) for k, v in source.items())  # channels_last too
+    meta = dict(getattr(source, "_metadata", {}) or {})
+    root = dict(meta.get("", {}))
+    root["tdann"] = {"format": WEIGHTS_FORMAT, "arch": arch, "width": float(width), "stem": stem,
+                     "input_size": None if input_size is None else int(input_size), "clip_len": int(clip_len)}
+    meta[""] = root
+    state._metadata = meta
+    return atomic_save(state, path)
+
+
+def _read_state(path: Path):
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # unpickling errors come in many types
+        raise CheckpointError(f"{path}: cannot be read as a weights file ({err})") from err
+
+
+def weights_info(path: str | Path) -> dict | None:
+    """What a weights file says about its network (arch, width, stem, input_size, clip_len), or None for a file
+    written without it (a plain torchvision or older tdann state dict)."""
+    state = _read_state(Path(path))
+    info = (getattr(state, "_metadata", None) or {}).get("", {}).get("tdann")
+    return dict(info) if isinstance(info, dict) else None
+
+
+def load(path: str | Path) -> nn.Module:
+    """Rebuild the network a weights file describes and load it (no sidecar, no config)::
+
+        model = tdann.models.load("results/models/ventral/a2.5_s0/weights.pt")
+
+    Raises :class:`CheckpointError` naming the file when it carries no architecture (pass it to
+    :func:`load_weights` with arch / width / stem instead).
+    """
+    info = weights_info(path)
+    if info is None:
+        raise CheckpointError(f"{path}: the file does not say its architecture (written by torchvision or before "
+                              "tdann-weights/1); use tdann.models.load_weights(path, arch, width, stem)")
+    return load_weights(path, info["arch"], info["width"], info["stem"])
+
+
 def load_weights(
     path: str | Path, arch: str, width: float = 1.0, stem: str = "standard", num_classes: int | None = None
 ) -> nn.Module:
@@ -324,10 +401,12 @@ def load_weights(
     Raises :class:`CheckpointError` naming the file and the first missing, unexpected or misshapen key.
     """
     path = Path(path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # unpickling errors come in many types
-        raise CheckpointError(f"{path}: cannot be read as a weights file ({err})") from err
+    state = _read_state(path)
+    info = (getattr(state, "_metadata", None) or {}).get("", {}).get("tdann")
+    if isinstance(info, dict) and (info.get("arch"), float(info.get("width", width)), info.get("stem")) != (
+            arch, float(width), stem):
+        raise CheckpointError(f"{path}: holds {info.get('arch')} width {info.get('width')} stem {info.get('stem')}, "
+                              f"asked for {arch} width {width} stem {stem}")
     if isinstance(state, dict):
         for key in ("model", "state_dict"):
             if isinstance(state.get(key), dict):

@@ -449,31 +449,13 @@ def _check_units(layer: str, features: Tensor, sl: nn.Module, sheets_path: str |
         )
 
 
-def save_weights(model: nn.Module, path: str | Path) -> Path:
-    """Write the encoder's plain state dict (CPU tensors) atomically; loads into ``models.build_model`` and, at
-    width 1 and the standard stem, into torchvision's model, with ``torch.load(weights_only=True)``."""
-    model = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-    state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}  # channels_last too
-    return _atomic_save(state, path)
-
-
-def _atomic_save(obj: Any, path: str | Path) -> Path:
-    """torch.save to a temporary file beside ``path``, then rename: ``path`` is either the old or the new file. A
-    failed save (disk full, read-only folder) removes the temporary file and raises OSError naming ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as err:  # torch.save reports a failed write as RuntimeError
-        tmp.unlink(missing_ok=True)
-        raise OSError(f"could not write {path}: {err}") from err
-    return path
-
+def save_weights(model: nn.Module, path: str | Path, cfg: "TrainConfig | None" = None) -> Path:
+    """Write the encoder's plain state dict atomically (:func:`tdann.models.save_weights`), with its architecture
+    from ``cfg`` (the default resnet18 at width 1 without one)."""
+    if cfg is None:
+        return models.save_weights(model, path, "resnet18")
+    clip_len = cfg.clip_len if cfg.arch == "r3d_18" else 1
+    return models.save_weights(model, path, cfg.arch, cfg.width, cfg.stem, cfg.input_size, clip_len)
 
 # --------------------------------------------------------------------------------------------- checkpoints
 
@@ -731,7 +713,7 @@ def _train(cfg: TrainConfig, data_path: str | Path, sheets_path: str | Path, run
                 f"non-finite parameters after step {step} ({len(bad)} tensors, first {bad[0]!r}); checkpoint not "
                 f"written, last good checkpoint: {ckpt_path if ckpt_path.exists() else 'none'}")
         if ddp.rank == 0:
-            _atomic_save({
+            models.atomic_save({
                 "format": CHECKPOINT_FORMAT, "step": step, "config": cfg.to_dict(),
                 "model": encoder.state_dict(), "task": task.state_dict(), "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict(), "rng": _rng_state(device),
@@ -799,9 +781,9 @@ def _train(cfg: TrainConfig, data_path: str | Path, sheets_path: str | Path, run
         last = log.last() if (run_dir / RUN_LOG_NAME).exists() else {}
     log.flush()
     if ddp.rank == 0:
-        save_weights(encoder, weights_out)
+        save_weights(encoder, weights_out, cfg)
         head = task.head if cfg.task == "simclr" else task.head_q
-        _atomic_save({k: v.detach().cpu().clone() for k, v in head.state_dict().items()}, run_dir / HEAD_NAME)
+        models.atomic_save({k: v.detach().cpu().clone() for k, v in head.state_dict().items()}, run_dir / HEAD_NAME)
         log_csv.parent.mkdir(parents=True, exist_ok=True)
         if (run_dir / RUN_LOG_NAME).resolve() != log_csv.resolve():
             shutil.copyfile(run_dir / RUN_LOG_NAME, log_csv)
