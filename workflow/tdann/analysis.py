@@ -856,7 +856,7 @@ def orientation_direction_relation(
 
 def bootstrap_ci(values: Any, n: int = 2000, rng: RngLike = None, ci: float = 0.95,
                  stat: Callable[[np.ndarray], Any] = np.mean) -> tuple[float, float]:
-    """Percentile bootstrap confidence interval (low, high) of ``stat`` over finite ``values``.
+    """Percentile bootstrap confidence interval (low, high) of ``stat`` over finite ``values`` (scipy.stats.bootstrap).
 
     ``stat`` must take an ``axis`` argument (np.mean, np.median, ...). Fewer than 2 finite values
     give (nan, nan): no spread can be estimated from one seed.
@@ -867,10 +867,9 @@ def bootstrap_ci(values: Any, n: int = 2000, rng: RngLike = None, ci: float = 0.
         raise ValueError(f"need 0 < ci < 1 and n >= 1, got ci={ci}, n={n}")
     if v.size < 2:
         return (np.nan, np.nan)
-    draws = v[_rng(rng).integers(v.size, size=(n, v.size))]
-    boot = np.asarray(stat(draws, axis=1))
-    lo, hi = np.quantile(boot, [(1 - ci) / 2, (1 + ci) / 2])
-    return float(lo), float(hi)
+    res = stats.bootstrap((v,), stat, n_resamples=n, confidence_level=ci, method="percentile", vectorized=True,
+                          axis=-1, rng=_rng(rng))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 def paired_test(a: Any, b: Any) -> dict[str, float]:

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import shutil
@@ -32,6 +31,7 @@ import h5py
 import numpy as np
 
 from tdann.h5io import write_dataset
+from tdann.provenance import sha256
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
@@ -79,15 +79,6 @@ class DatasetConfigError(ValueError):
 # ----------------------------------------------------------------------------------------------------------
 # Downloads
 # ----------------------------------------------------------------------------------------------------------
-
-
-def sha256sum(path: str | Path, block: int = 1 << 20) -> str:
-    """Hex sha256 digest of a file, read in blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(block):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _entry_name(entry: dict[str, Any]) -> str:
@@ -148,7 +139,7 @@ def download(
         name = _entry_name(entry)
         url, expected = entry["url"], entry["sha256"].lower()
         target, part = dest / name, dest / f"{name}.part"
-        if target.exists() and sha256sum(target) == expected:
+        if target.exists() and sha256(target) == expected:
             paths.append(target)
             continue
         for attempt in range(retries + 1):
@@ -162,7 +153,7 @@ def download(
                 if attempt == retries:
                     raise DownloadError(f"{url}: failed after {retries + 1} attempts: {err}") from err
             time.sleep(backoff * 2**attempt)
-        actual = sha256sum(part)
+        actual = sha256(part)
         if actual != expected:
             part.unlink()
             raise ChecksumError(f"{name} (from {url}): sha256 {actual} does not match the expected {expected}")
@@ -331,7 +322,7 @@ def write_manifest(dest: Path, rows: list[tuple[Path, str, str]]) -> Path:
     import pandas as pd
 
     table = pd.DataFrame(
-        [(p.relative_to(dest).as_posix(), kind, source, sha256sum(p)) for p, kind, source in rows],
+        [(p.relative_to(dest).as_posix(), kind, source, sha256(p)) for p, kind, source in rows],
         columns=["file", "kind", "source", "sha256"],
     ).sort_values("file")
     table.to_csv(dest / "manifest.csv", index=False)

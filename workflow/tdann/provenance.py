@@ -36,7 +36,7 @@ class AuditError(RuntimeError):
     """A file's content no longer matches its provenance record."""
 
 
-def sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+def sha256(path: str | Path) -> str:
     """sha256 of a file, or of a folder (the hash of its files' relative paths and hashes, sorted; provenance
     sidecars and Snakemake's own marker files are not content)."""
     path = Path(path)
@@ -50,9 +50,7 @@ def sha256(path: str | Path, chunk: int = 1 << 20) -> str:
             h.update(sha256(sub).encode())
         return h.hexdigest()
     with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def digest(path: str | Path) -> str:

@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.distributed as dist
+import torch.distributed.nn.functional as dist_nn
 from torch import Tensor, nn
 
 from .chance import chance_levels  # noqa: F401  (re-exported: training.chance_levels)
@@ -538,26 +539,12 @@ def _init_distributed(device_name: str) -> tuple[_Dist, torch.device]:
     return d, device
 
 
-class _GatherWithGrad(torch.autograd.Function):
-    """All-gather along dim 0 that passes gradients back to each rank's own slice.
-
-    Every rank computes the same loss on the gathered tensor, so the gradient of a rank's slice is the sum of the
-    gradients all ranks computed for it (an all-reduce); DDP's gradient averaging then yields the single-process
-    gradient. Works with gloo (no reduce-scatter needed).
-    """
-
-    @staticmethod
-    def forward(ctx: Any, x: Tensor) -> Tensor:  # type: ignore[override]
-        parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
-        dist.all_gather(parts, x.contiguous())
-        return torch.cat(parts)
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> Tensor:  # type: ignore[override]
-        grad = grad.contiguous().clone()
-        dist.all_reduce(grad)
-        n = grad.shape[0] // dist.get_world_size()
-        return grad[dist.get_rank() * n:(dist.get_rank() + 1) * n]
+def _gather_with_grad(x: Tensor) -> Tensor:
+    """All-gather along dim 0 that passes gradients back to each rank's own slice (torch's autograd-aware
+    ``all_gather``: its backward sums every rank's gradient for the slice, by reduce-scatter on NCCL and
+    all-to-all on gloo). Every rank computes the same loss on the gathered tensor; DDP's gradient averaging then
+    yields the single-process gradient (tests/unit/test_ddp.py)."""
+    return torch.cat(dist_nn.all_gather(x.contiguous()))
 
 
 # --------------------------------------------------------------------------------------------- signals
@@ -832,7 +819,7 @@ def _step_losses(cfg: TrainConfig, net: nn.Module, taps: models.FeatureTaps, sls
     feats = {layer: torch.cat([c[layer] for c in chunks]) for layer in cfg.layers}
     z1, z2 = torch.cat(z1s), torch.cat(z2s)
     if ddp.active:
-        z1, z2 = _GatherWithGrad.apply(z1), _GatherWithGrad.apply(z2)
+        z1, z2 = _gather_with_grad(z1), _gather_with_grad(z2)
     loss, top1 = losses.nt_xent(z1, z2, cfg.temperature)
     return loss, top1.float(), _spatial(cfg, sls, feats, step, ddp, sheets_path)
 
@@ -873,7 +860,7 @@ def _spatial(cfg: TrainConfig, sls: Mapping[str, nn.Module], feats: Mapping[str,
             continue
         nbs = sl.neighborhoods[idx]
         n, k = nbs.shape
-        sub = _GatherWithGrad.apply(f[:, nbs.reshape(-1)])  # (global batch, n*k)
+        sub = _gather_with_grad(f[:, nbs.reshape(-1)])  # (global batch, n*k)
         one = losses.sl_rel if cfg.sl_kind == "rel" else losses.sl_abs
         per_nb = [one(sub[:, j * k:(j + 1) * k].float(), sl.positions[nbs[j]]) for j in range(n)]
         out[layer] = torch.stack(per_nb).mean()
