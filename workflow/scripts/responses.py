@@ -5,7 +5,7 @@ from pathlib import Path
 
 from tdann import augment, models, screening, stimuli
 from tdann.provenance import step
-from tdann.training import resolve_device
+from tdann.runtime import resolve_device
 
 device = str(resolve_device(snakemake.params.device))
 

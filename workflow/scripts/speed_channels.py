@@ -10,7 +10,7 @@ import torch
 
 from tdann import augment, models, spiking, stimuli
 from tdann.provenance import step
-from tdann.training import resolve_device
+from tdann.runtime import resolve_device
 
 device = str(resolve_device(snakemake.params.device))
 

@@ -7,7 +7,7 @@ import h5py
 from tdann import positions, screening, swapopt
 from tdann.h5io import write_dataset
 from tdann.provenance import log, step
-from tdann.training import resolve_device
+from tdann.runtime import resolve_device
 
 device = str(resolve_device(snakemake.params.device))
 

@@ -8,7 +8,7 @@ import numpy as np
 from tdann import augment, models, positions, screening
 from tdann.h5io import write_dataset
 from tdann.provenance import step
-from tdann.training import resolve_device
+from tdann.runtime import resolve_device
 
 device = str(resolve_device(snakemake.params.device))
 

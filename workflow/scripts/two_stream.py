@@ -6,7 +6,7 @@ import numpy as np
 
 from tdann import twostream
 from tdann.provenance import log, step
-from tdann.training import resolve_device
+from tdann.runtime import resolve_device
 
 device = str(resolve_device(snakemake.params.device))
 

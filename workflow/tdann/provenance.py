@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import platform
-import random
 import socket
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from . import progress
+from .runtime import seed_everything
 
 SIDECAR_SUFFIX = ".prov.json"
 log = logging.getLogger("tdann")
@@ -352,19 +352,6 @@ def _config_subset(config: Mapping, keys: list[str]) -> dict[str, Any]:
             node = node.get(part) if isinstance(node, Mapping) else None
         out[key] = _plain(node)
     return out
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch (torch only where the caller has imported it: importing torch costs ~3 s per
-    job, which steps that never use it should not pay)."""
-    random.seed(seed)
-    with contextlib.suppress(ImportError):
-        import numpy as np
-
-        np.random.seed(seed % 2**32)
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.manual_seed(seed)
 
 
 def describe(path: str | Path, max_items: int = 12) -> str:

@@ -50,6 +50,7 @@ from torch import Tensor, nn
 from .chance import chance_levels  # noqa: F401  (re-exported: training.chance_levels)
 from . import augment, losses, models, positions
 from .progress import Progress
+from .runtime import resolve_device
 
 #: Exit code of a preempted run (EX_TEMPFAIL from sysexits.h): "try again later".
 EXIT_PREEMPTED = 75
@@ -245,15 +246,6 @@ class TrainConfig:
             raise TrainConfigError(f"warmup_steps {self.warmup_steps} must be < steps {self.steps}")
         if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
             raise TrainConfigError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA if available, else CPU; asking for CUDA without one raises :class:`TrainConfigError`."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise TrainConfigError(f"device {name!r} requested but CUDA is not available")
-    return torch.device(name)
 
 
 def scaled_lr(lr_per_256: float, batch_size: int) -> float:
