@@ -51,3 +51,19 @@ def test_pinwheels_are_marked_only_on_maps_with_a_measured_spacing():
     assert "4 x 4 units" in axes[0, 1].get_title() and "did not learn" in axes[0, 1].get_title()
     assert len(fig.axes) == 8  # every map has its colour bar
     plt.close(fig)
+
+
+def test_a_clip_panel_shows_its_motion_as_a_tilted_space_time_slice():
+    t, h, w = 8, 16, 16
+    clip = np.zeros((3, t, h, w))
+    for k in range(t):
+        clip[:, k, :, 2 + k] = 1.0  # a vertical bar moving right one pixel per frame
+    img = figures.clip_image(clip)
+    frame, xt = img[:h], img[h + 1:]
+    assert img.shape[1:] == (w, 3) and frame[:, 2 + t // 2].min() == 1.0  # the middle frame
+    rows = xt[:, :, 0]
+    cols = [int(np.argmax(r)) for r in rows[:: len(rows) // t]]
+    assert cols == [2 + k for k in range(t)]  # time runs down, the bar's column moves: the stripe is tilted
+    assert figures.clip_image(clip[:, 0]).shape == (h, w, 3)
+    with pytest.raises(ValueError, match="expected"):
+        figures.clip_image(np.zeros((3, 4)))

@@ -9,6 +9,7 @@ import scipy.stats
 import torch
 from torch import nn
 
+from tdann import screening
 from tdann.h5io import undescribed
 from tdann.screening import (
     RunningStats,
@@ -441,3 +442,9 @@ def test_pick_units_spreads_over_the_sheet_among_active_units():
     # not at the corners: each pick lies near the centre of its quarter of the sheet (2.5 mm from the edges)
     edge = np.minimum(positions[picked], 10 - positions[picked]).min(1)
     assert (edge > 1.0).all(), positions[picked]
+
+
+def test_distinct_sources_skips_crops_of_a_photo_already_shown():
+    sources = np.array([7, 7, 7, 3, 7, 5])  # inputs 0-2 and 4 are crops of one photo
+    assert list(screening.distinct_sources(np.array([1, 0, 4, 3, 5]), sources, 2)) == [0, 3]
+    assert list(screening.distinct_sources(np.array([1, 0, 4, 3, 5]), sources, 5)) == [0, 3, 4]  # only 3 sources

@@ -4,6 +4,7 @@ beat the natural inputs); activation curves about each unit's baseline, Gini and
 height in the screened signal beside the post-ReLU control, and the semantic axis between the poles; for clip
 models an animation strip of one MEI."""
 
+import textwrap
 from pathlib import Path
 
 import h5py
@@ -16,11 +17,9 @@ from tdann.provenance import step
 
 
 def show(ax, x, title="", warn=False):
-    """x: (3, H, W) or (3, T, H, W) in [0, 1]; clips show their middle frame. ``warn``: a title in red, framed."""
-    x = np.asarray(x)
-    if x.ndim == 4:
-        x = x[:, x.shape[1] // 2]
-    ax.imshow(np.clip(np.moveaxis(x, 0, -1), 0, 1))
+    """x: (3, H, W) or (3, T, H, W) in [0, 1]; a clip shows its middle frame above its space-time slice
+    (figures.clip_image). ``warn``: a title in red, framed."""
+    ax.imshow(np.clip(figures.clip_image(x), 0, 1))
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title, fontsize=6, color="firebrick" if warn else "black")
@@ -44,7 +43,7 @@ def mei_title(pole, param, value, best_natural, worst_natural, passed, seeds):
 def lai_title(c, values, baseline):
     """A least activating input among ties at the floor is one of many: say so."""
     tied = int(np.sum(np.asarray(values) <= values[0]))
-    text = f"LAI {c + 1}: {values[c]:.2f}"
+    text = f"LAI rank {c + 1}: {values[c]:.2f}"
     if tied > 1 and values[c] <= values[0]:
         return text + f" (1 of >= {tied} tied)"
     return text + f"\nbaseline {baseline:.2f}" if c == 0 else text
@@ -118,6 +117,7 @@ with step(snakemake, config_keys=["figures", "screening"]):
     sheets = positions.load_sheets(Path(snakemake.input.sheet))
     with h5py.File(snakemake.input.screen, "r") as f:
         signals = list(f.attrs["signals"])
+    sources = data.store_sources(store)
     layers = [h5py.File(p, "r") for p in snakemake.input.synthesis]
     n_units = max(len(f["units"]) for f in layers)
     params = [p for p in ("pixel", "fourier") if p in layers[0]]
@@ -143,11 +143,15 @@ with step(snakemake, config_keys=["figures", "screening"]):
             ax.set_xticks([])
             ax.set_yticks([])
             ax.set_aspect("equal")
-            mai = data.store_items(store, scr["top_idx"][r][:2])
-            lai = data.store_items(store, scr["bottom_idx"][r][:2])
-            for c in range(2):
-                show(fig.add_subplot(gs[row, 1 + c]), mai[c], f"MAI {c + 1}: {scr['top_val'][r][c]:.2f}")
-                show(fig.add_subplot(gs[row, 3 + c]), lai[c], lai_title(c, scr["bottom_val"][r], scr["q50"][r]))
+            # the top two from different photos / videos (crops of one photo would show one thing twice)
+            top = screening.distinct_sources(scr["top_idx"][r], sources, 2)
+            bottom = screening.distinct_sources(scr["bottom_idx"][r], sources, 2)
+            mai = data.store_items(store, scr["top_idx"][r][top])
+            lai = data.store_items(store, scr["bottom_idx"][r][bottom])
+            for c, rank in enumerate(top):
+                show(fig.add_subplot(gs[row, 1 + c]), mai[c], f"MAI rank {rank + 1}: {scr['top_val'][r][rank]:.2f}")
+            for c, rank in enumerate(bottom):
+                show(fig.add_subplot(gs[row, 3 + c]), lai[c], lai_title(rank, scr["bottom_val"][r], scr["q50"][r]))
             best, worst = float(np.max(scr["top_val"][r])), float(np.min(scr["bottom_val"][r]))
             for k, param in enumerate(params):
                 for m, pole in enumerate(("mei", "lei")):
@@ -183,12 +187,15 @@ with step(snakemake, config_keys=["figures", "screening"]):
             mei = f["pixel/mei/input"][0, 0]
             t = mei.shape[1]
             for c in range(min(cols, t)):
-                show(fig.add_subplot(gs[row, c]), mei[:, c], f"MEI frame {c}")
+                show(fig.add_subplot(gs[row, c]), mei[:, c], f"MEI of unit {f['units'][0]}, frame {c}")
             row += 1
     stream, model = snakemake.wildcards.stream, snakemake.params.model
     note = figures.learning_note(snakemake.input.learning, stream, model)
-    fig.suptitle(f"{stream} stream, model {model}{note}: bidirectional screening of the "
-                 f"{SIGNAL_NAMES.get(signals[0], signals[0])} (red: synthesis failed to beat the natural inputs)",
+    clips = "; clips: middle frame above the x-t slice of the centre row, time down" if is_clip else ""
+    title = (f"{stream} stream, model {model}{note}: bidirectional screening of the "
+             f"{SIGNAL_NAMES.get(signals[0], signals[0])} (red: synthesis failed to beat the natural inputs; "
+             f"MAI / LAI: the top two from different sources{clips})")
+    fig.suptitle(textwrap.fill(title, width=int(12 * 1.3 * cols)),
                  fontsize=10, color="firebrick" if note else "black")
-    fig.tight_layout(rect=(0, 0, 1, 0.985))
+    fig.tight_layout(rect=(0, 0, 1, 0.975))
     figures.save(fig, [snakemake.output.png, snakemake.output.pdf], snakemake.params.figures["dpi"])

@@ -231,6 +231,22 @@ def patch_overlay(ax: plt.Axes, g: dict[str, np.ndarray], sheet_size: float, tit
     return found
 
 
+def clip_image(x: np.ndarray, gap: int = 1) -> np.ndarray:
+    """What a panel shows of an input: an image (3, H, W) as it is; a clip (3, T, H, W) as its middle frame above
+    its space-time slice (the centre row of every frame, time running down, each frame's row repeated so the slice
+    is about half a frame high), so that motion shows as oriented stripes. Returns (rows, W, 3)."""
+    x = np.asarray(x, dtype=float)
+    if x.ndim == 3:
+        return np.moveaxis(x, 0, -1)
+    if x.ndim != 4:
+        raise ValueError(f"clip_image: expected (3, H, W) or (3, T, H, W), got shape {x.shape}")
+    _, t, h, w = x.shape
+    frame = np.moveaxis(x[:, t // 2], 0, -1)
+    xt = np.moveaxis(x[:, :, h // 2, :], 0, -1)  # (T, W, 3)
+    xt = np.repeat(xt, max(1, round(h / (2 * t))), axis=0)
+    return np.concatenate([frame, np.ones((gap, w, 3)), xt])
+
+
 def save(fig: plt.Figure, outputs: Sequence[str], dpi: int = 150) -> None:
     """Save to every output path (PNG, PDF, ...) and close."""
     for out in outputs:
