@@ -608,7 +608,6 @@ def load_screen(path: str | Path, layer: str, signal: str | None = None) -> dict
 # ----------------------------------------------------------------------------------------------
 # the semantic axis between the poles (tdann.bidirectional.axis_separation on the network's own embedding)
 # ----------------------------------------------------------------------------------------------
-@torch.no_grad()
 def distinct_sources(indices: np.ndarray, sources: np.ndarray, n: int) -> np.ndarray:
     """Ranks (positions in ``indices``) of the first ``n`` inputs that come from different sources: the top inputs
     of a unit are often crops of one photo or clips of one video, which show one thing n times."""
@@ -623,6 +622,7 @@ def distinct_sources(indices: np.ndarray, sources: np.ndarray, n: int) -> np.nda
     return np.asarray(ranks, dtype=np.int64)
 
 
+@torch.no_grad()
 def embed_inputs(model: nn.Module, inputs: np.ndarray, device: str | torch.device = "cpu",
                  transform: Callable | None = None, batch: int = 64) -> np.ndarray:
     """The network's own penultimate features (``model.embed``: pooled last block) of ``inputs`` (N, 3, [T,] H, W)
