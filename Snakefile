@@ -30,6 +30,29 @@ include: "workflow/rules/extras.smk"
 include: "workflow/rules/sweep.smk"
 
 
+# Jobs of seconds and well under 1 GB (tables, report pages, figures): on a cluster they run where Snakemake runs,
+# not through the queue.
+localrules:
+    all,
+    metrics_table,
+    results_table,
+    screening_table,
+    settings_sweep,
+    published_table,
+    table_page,
+    fig_emergence,
+    fig_mt_direction,
+    fig_objectives,
+    fig_published,
+    fig_screening,
+    fig_spiking,
+    fig_tradeoff,
+    fig_training_curves,
+    fig_twostream,
+    fig_v1_orientation,
+    fig_vtc_categories,
+
+
 rule all:
     default_target: True
     input:

@@ -330,3 +330,18 @@ def test_the_container_recipe_installs_exactly_the_lock_file():
     assert len(re.findall(r"pip install", text)) == 1
     env = yaml.safe_load((ROOT / "envs/tdann.yaml").read_text())
     assert "python=3.11" in env["dependencies"]
+
+
+def test_cheap_jobs_are_local_rules_and_no_gpu_rule_is():
+    """On a cluster, tables, report pages and figures run where Snakemake runs; GPU steps never do."""
+    from rulefiles import gpu_rules
+
+    text = (ROOT / "Snakefile").read_text()
+    block = re.search(r"^localrules:\n((?:    \w+,\n)+)", text, flags=re.M)
+    assert block, "the Snakefile declares no localrules"
+    local = set(re.findall(r"(\w+),", block.group(1)))
+    every = gpu_rules(gpu_only=False)
+    assert local - {"all"} <= every, sorted(local - every - {"all"})  # no typo: each is a rule
+    cheap = {r for r in every if r.startswith("fig_") or r.endswith("_table") or r == "table_page"}
+    assert cheap <= local, sorted(cheap - local)
+    assert not local & gpu_rules(), sorted(local & gpu_rules())
