@@ -1,4 +1,5 @@
-"""Multi-process training (DDP, gloo, CPU) through torchrun and ``tdann.training.main_ddp``.
+"""Multi-process training (DDP, gloo, CPU) through torchrun and ``tdann.training.main_ddp``, launched as the train
+rule launches it when a job has several GPUs (``training.train_distributed``).
 
 Two ranks of 4 samples each must reproduce one process training on the same global batch of 8. What can be
 equal: every rank draws the global batch and its augmentations, SimCLR embeddings and the units of the sampled
@@ -12,10 +13,6 @@ by far more (measured: 2.6).
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import h5py
@@ -27,7 +24,6 @@ import torch
 from tdann import models, positions, training
 
 torch.set_num_threads(1)
-WORKFLOW = Path(training.__file__).resolve().parents[1]
 TOL = 2e-3  # absolute, on weights of order 1 after 3 steps; float32 reduction order differs between the runs
 
 
@@ -55,15 +51,9 @@ def _max_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
 @pytest.mark.slow
 def test_two_rank_ddp_equals_single_process(tmp_path: Path) -> None:
     store, sheets, cfg = _setup(tmp_path)
-    (tmp_path / "cfg.json").write_text(json.dumps(cfg))
-    env = {**os.environ, "PYTHONPATH": f"{WORKFLOW}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "tdann.training", "--config", str(tmp_path / "cfg.json"), "--data", str(store),
-           "--sheets", str(sheets), "--run-dir", str(tmp_path / "ddp"), "--weights", str(tmp_path / "ddp.pt"),
-           "--log-csv", str(tmp_path / "ddp.csv"), "--no-progress"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    stats = training.train_distributed(training.TrainConfig(**cfg), store, sheets, tmp_path / "ddp",
+                                       tmp_path / "ddp.pt", tmp_path / "ddp.csv", nproc=2)  # as the train rule runs it
+    assert stats["steps"] == 3 and stats["seconds"] > 0
 
     weights, logs = {}, {}
     for groups in (1, 2):

@@ -45,8 +45,13 @@ runs = Path(p.run_dir)
 try:
     with step(snakemake, config_keys=[f"streams.{stream}"], seeds={"seed": int(p.seed)}):
         run_dir = runs / training.run_key(cfg, digest(data), digest(sheet))
-        stats = training.train(cfg, data, sheet, run_dir, Path(snakemake.output.weights),
-                               Path(snakemake.output.curve))
+        nproc = int(getattr(snakemake.resources, "gpu", 1) or 1)  # several GPUs: one DDP rank per GPU
+        if nproc > 1:
+            stats = training.train_distributed(cfg, data, sheet, run_dir, Path(snakemake.output.weights),
+                                               Path(snakemake.output.curve), nproc)
+        else:
+            stats = training.train(cfg, data, sheet, run_dir, Path(snakemake.output.weights),
+                                   Path(snakemake.output.curve))
         result = training.evaluate(cfg, Path(snakemake.output.weights), data, sheet, seed=0,
                                    head_path=run_dir / "head.pt")
         result.update(stream=stream, stage=p.stage, alpha=float(p.alpha), seed=int(p.seed), lr=cfg.lr,
