@@ -386,3 +386,34 @@ def test_topo_objective_lowers_held_out_topo_loss(task: str, data: dict, tmp_pat
     assert training.run_key(_cfg(topo_factor=3.0), "d", "s") == training.run_key(_cfg(), "d", "s")
     with pytest.raises(training.TrainConfigError, match="topo_factor"):
         _run(_cfg(task, sl_kind="topo", topo_factor=50.0, layers=layers), data, tmp_path / "bad")
+
+
+@pytest.mark.parametrize("max_bytes", [1 << 30, 0])  # in memory, and read from disk batch by batch
+def test_batches_read_ahead_are_the_batches_of_their_steps(data: dict, max_bytes: int) -> None:
+    store = training._Store(data["simclr"][0], "images", split=0, max_bytes=max_bytes)
+    ahead = training._Prefetch(store, 8, 3, start=2, stop=7, pin=False)
+    try:
+        for step in range(2, 7):
+            expected = store.get(training.batch_indices(len(store), 8, step, 3))  # h5py serialises the reads
+            assert torch.equal(ahead.get(step), expected)
+    finally:
+        ahead.close()
+    early = training._Prefetch(store, 8, 3, start=0, stop=1000, pin=False)  # a run stopped early (SIGTERM)
+    early.get(0)
+    early.close()
+    assert not early._thread.is_alive()
+    store.close()
+
+
+def test_a_read_error_in_the_prefetch_thread_reaches_the_training_loop(data: dict) -> None:
+    class Broken:
+        def __len__(self):
+            return 10
+
+        def get(self, idx):
+            raise OSError("disk gone")
+
+    ahead = training._Prefetch(Broken(), 4, 0, start=0, stop=3, pin=False)
+    with pytest.raises(OSError, match="disk gone"):
+        ahead.get(0)
+    ahead.close()

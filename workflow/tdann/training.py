@@ -22,12 +22,14 @@ Robustness, because the runs are long and run under SLURM (docs/reference.md §8
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import hashlib
 import json
 import logging
 import math
 import os
+import queue
 import random
 import shutil
 import signal
@@ -348,6 +350,49 @@ class _Store:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+class _Prefetch:
+    """The training batches of steps ``start`` ... ``stop - 1``, read ahead by a background thread (h5py releases
+    the GIL while it reads a disk-backed store) and pinned for an asynchronous copy when the device is a GPU.
+    The batch of a step is the one :func:`batch_indices` names, so reading ahead changes no number."""
+
+    def __init__(self, store: _Store, batch_size: int, seed: int, start: int, stop: int, pin: bool,
+                 depth: int = 2) -> None:
+        self._q: queue.Queue = queue.Queue(maxsize=depth)
+        self._halt = threading.Event()
+        self._args = (store, batch_size, seed, start, stop, pin)
+        self._thread = threading.Thread(target=self._run, name="tdann-prefetch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        store, batch_size, seed, start, stop, pin = self._args
+        try:
+            for step in range(start, stop):
+                x = store.get(batch_indices(len(store), batch_size, step, seed))
+                item = (step, x.pin_memory() if pin else x)
+                while not self._halt.is_set():
+                    try:
+                        self._q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if self._halt.is_set():
+                    return
+        except BaseException as err:  # handed to the training loop, which raises it
+            self._q.put((None, err))
+
+    def get(self, step: int) -> Tensor:
+        got, x = self._q.get()
+        if got is None:
+            raise x
+        if got != step:
+            raise RuntimeError(f"prefetch out of order: got the batch of step {got}, expected {step}")
+        return x
+
+    def close(self) -> None:
+        self._halt.set()
+        self._thread.join(timeout=10)
 
 
 def _seed(*keys: int) -> int:
@@ -703,13 +748,16 @@ def _train(cfg: TrainConfig, data_path: str | Path, sheets_path: str | Path, run
     t_start = time.perf_counter()
     bar = Progress(cfg.steps, "train", "step", enabled=False if ddp.rank != 0 else progress, milestones=0, initial=start)
     last: dict[str, float] = {}
-    with models.FeatureTaps(encoder, cfg.layers, time_average=cfg.time_average) as taps, _StopFlag() as stop:
+    on_gpu = device.type == "cuda"
+    batches = _Prefetch(store, cfg.batch_size, cfg.seed, start, cfg.steps, pin=on_gpu)
+    with models.FeatureTaps(encoder, cfg.layers, time_average=cfg.time_average) as taps, _StopFlag() as stop, \
+            contextlib.closing(batches):
         task.train()
         for step in range(start, cfg.steps):
             t0 = time.perf_counter()
-            idx = batch_indices(len(store), cfg.batch_size, step, cfg.seed)
             gen = torch.Generator().manual_seed(_seed(cfg.seed, 1, step))
-            v1, v2 = _views(cfg, store.get(idx).to(device), gen)  # the global batch, on every rank
+            x = batches.get(step).to(device, non_blocking=on_gpu)
+            v1, v2 = _views(cfg, x, gen)  # the global batch, on every rank
             n_local = cfg.batch_size // ddp.world
             v1, v2 = (v[ddp.rank * n_local:(ddp.rank + 1) * n_local] for v in (v1, v2))
             if fmt is not None:
