@@ -30,13 +30,12 @@ from typing import Any
 import h5py
 import numpy as np
 
-from tdann.h5io import write_dataset
+from tdann.h5io import SPLITS, write_dataset
 from tdann.provenance import sha256
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
 DATASET_KINDS = ("url", "local", "packaged", "synthetic", "deadleaves")
-SPLITS = {"train": 0, "val": 1}
 
 
 def find_files(roots: Sequence[str | Path], suffixes: Sequence[str]) -> list[Path]:

@@ -9,6 +9,9 @@ from typing import Any
 import h5py
 import numpy as np
 
+#: The split codes of image and clip stores (``split`` / ``video_split`` datasets).
+SPLITS = {"train": 0, "val": 1}
+
 
 def write_dataset(
     group: h5py.Group,

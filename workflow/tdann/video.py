@@ -34,14 +34,13 @@ from typing import TYPE_CHECKING, Any
 import h5py
 import numpy as np
 
-from tdann.h5io import read_strings, write_dataset
+from tdann.h5io import SPLITS, read_strings, write_dataset
 
 if TYPE_CHECKING:
     import pandas as pd
 
 RESIZE_MODES = ("exact", "decoder")
 _WORKER_MAX_CLIPS = 20_000  # restart the decode worker after this many clips (bounded lifetime)
-SPLITS = {"train": 0, "val": 1}
 
 
 class BadVideoError(RuntimeError):
