@@ -345,3 +345,29 @@ def test_cheap_jobs_are_local_rules_and_no_gpu_rule_is():
     cheap = {r for r in every if r.startswith("fig_") or r.endswith("_table") or r == "table_page"}
     assert cheap <= local, sorted(cheap - local)
     assert not local & gpu_rules(), sorted(local & gpu_rules())
+
+
+def test_every_schema_key_is_read_somewhere():
+    """A key nothing reads is a config that lies (figures.formats was one): each key must appear in the workflow's
+    code as a quoted name, a keyword argument, an attribute, or a TrainConfig field it is passed into."""
+    schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+    keys: set[tuple[str, str]] = set()
+
+    def walk(node, path):
+        if not isinstance(node, dict):
+            return
+        for k, v in node.get("properties", {}).items():
+            keys.add((k, ".".join(path + [k])))
+            walk(v, path + [k])
+        for key in ("additionalProperties", "items"):
+            walk(node.get(key), path + ["*"])
+        for k, v in node.get("definitions", {}).items():
+            walk(v, ["definitions", k])
+
+    walk(schema, [])
+    files = [*(ROOT / "workflow").rglob("*.py"), *(ROOT / "workflow/rules").glob("*.smk"), ROOT / "Snakefile"]
+    code = "\n".join(p.read_text() for p in files)
+    fields = set(re.findall(r"^    (\w+): ", (ROOT / "workflow/tdann/training.py").read_text(), re.M))
+    unread = sorted(path for k, path in keys if k not in fields and not re.search(
+        rf"""["']{re.escape(k)}["']|\b{re.escape(k)}=|\.{re.escape(k)}\b""", code))
+    assert not unread, f"schema keys no code reads: {unread}"
