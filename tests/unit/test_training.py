@@ -417,3 +417,22 @@ def test_a_read_error_in_the_prefetch_thread_reaches_the_training_loop(data: dic
     with pytest.raises(OSError, match="disk gone"):
         ahead.get(0)
     ahead.close()
+
+
+def test_a_stream_config_becomes_the_run_of_a_stage() -> None:
+    import yaml
+    from snakemake.utils import validate
+
+    root = Path(__file__).resolve().parents[2]
+    config = yaml.safe_load((root / "config/config.yaml").read_text())
+    validate(config, str(root / "workflow/schemas/config.schema.yaml"))  # fills the schema's defaults
+    stream = config["streams"]["ventral"]
+    cfg = TrainConfig.from_stream("ventral", stream, "train", 2.5, 1, "cpu", 2)
+    sched = stream["train"]
+    assert (cfg.steps, cfg.batch_size, cfg.seed, cfg.threads) == (sched["steps"], sched["batch_size"], 1, 2)
+    assert cfg.lr == pytest.approx(sched["lr_per_256"] * sched["batch_size"] / 256)
+    for layer, spec in stream["layers"].items():
+        assert cfg.layer_alpha(layer) == pytest.approx(2.5 * spec.get("alpha_scale", 1.0))
+    assert cfg.checkpoint_every == max(1, sched["steps"] // 4) and cfg.task == stream["task"]
+    with pytest.raises(training.TrainConfigError, match="unknown training config keys"):
+        TrainConfig.from_stream("ventral", {**stream, "optim": {**stream["optim"], "bogus": 1}}, "train", 0, 0)

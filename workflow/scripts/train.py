@@ -15,31 +15,8 @@ from tdann.provenance import digest, step
 
 p = snakemake.params
 cfg_stream, stream = p.stream, snakemake.wildcards.stream
-schedule = cfg_stream[p.stage]
-alpha = {layer: float(p.alpha) * float(spec.get("alpha_scale", 1.0)) for layer, spec in cfg_stream["layers"].items()}
-cfg = training.TrainConfig.from_dict(
-    dict(
-        stream=stream,
-        arch=cfg_stream["arch"],
-        width=cfg_stream["width"],
-        stem=cfg_stream["stem"],
-        input_size=cfg_stream["input_size"],
-        clip_len=cfg_stream["clip_len"],
-        task=cfg_stream["task"],
-        alpha=alpha,
-        layers=tuple(cfg_stream["layers"]),
-        steps=schedule["steps"],
-        batch_size=schedule["batch_size"],
-        lr=training.scaled_lr(schedule["lr_per_256"], schedule["batch_size"]),
-        warmup_steps=schedule["warmup_steps"],
-        seed=int(p.seed),
-        device=p.device,
-        threads=snakemake.threads,
-        checkpoint_every=max(1, schedule["steps"] // 4),
-        log_every=max(1, schedule["steps"] // 20),
-        **cfg_stream["optim"],
-    )
-)
+cfg = training.TrainConfig.from_stream(stream, cfg_stream, p.stage, float(p.alpha), int(p.seed), p.device,
+                                       snakemake.threads)
 data, sheet = Path(snakemake.input.data), Path(snakemake.input.sheet)
 runs = Path(p.run_dir)
 try:

@@ -178,6 +178,25 @@ class TrainConfig:
             raise TrainConfigError(f"unknown training config keys: {unknown}; known keys: {sorted(names)}")
         return cls(**dict(d))
 
+    @classmethod
+    def from_stream(cls, stream: str, cfg: Mapping[str, Any], stage: str, alpha: float, seed: int,
+                    device: str = "auto", threads: int = 1) -> "TrainConfig":
+        """The run of one stage (``pretrain`` or ``train``) of a stream as the workflow config gives it
+        (``streams.<stream>``, validated against the schema, which holds the defaults): the schedule's steps and
+        batch, the learning rate scaled from ``lr_per_256``, each layer's alpha = ``alpha`` x its ``alpha_scale``,
+        the ``optim`` keys as they are; checkpoints every quarter and log lines every 1/20 of the steps."""
+        schedule = cfg[stage]
+        return cls.from_dict(dict(
+            stream=stream, arch=cfg["arch"], width=cfg["width"], stem=cfg["stem"], input_size=cfg["input_size"],
+            clip_len=cfg["clip_len"], task=cfg["task"], layers=tuple(cfg["layers"]),
+            alpha={layer: float(alpha) * float(spec.get("alpha_scale", 1.0)) for layer, spec in cfg["layers"].items()},
+            steps=schedule["steps"], batch_size=schedule["batch_size"],
+            lr=scaled_lr(schedule["lr_per_256"], schedule["batch_size"]), warmup_steps=schedule["warmup_steps"],
+            seed=int(seed), device=device, threads=int(threads),
+            checkpoint_every=max(1, schedule["steps"] // 4), log_every=max(1, schedule["steps"] // 20),
+            **cfg["optim"],
+        ))
+
     def to_dict(self) -> dict[str, Any]:
         """Plain-type dict (JSON and ``weights_only`` safe) that :meth:`from_dict` turns back into this config."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
