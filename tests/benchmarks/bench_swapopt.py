@@ -4,7 +4,7 @@ Run: ``OMP_NUM_THREADS=1 PYTHONPATH=workflow python tests/benchmarks/bench_swapo
 
 1. Kernel: the same correlation matrices, positions and pairs (500-unit windows, 640 stimuli, 500 attempts per
    window) through :func:`tdann.swapopt.swap_windows` (a batch of windows in lockstep) and
-   :func:`tdann.swapopt.swap_window_reference` (one attempt at a time); prints attempts/s, the ratio and the final
+   the plain oracle ``swap_window_reference`` (tests/oracles.py) (one attempt at a time); prints attempts/s, the ratio and the final
    full-window SL of both for the same budget.
 2. End to end: :func:`tdann.swapopt.swapopt` on a synthetic paper-scale V1 layer (100,352 units, 640 stimuli,
    docs/reference.md §1: 36.75 mm sheet), correlations included; projects the wall time of 50M attempts.
@@ -14,12 +14,16 @@ Anchor: the original's inner loop makes 2,929 attempts/s on one core (docs/refer
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from tdann import swapopt as so
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the oracles
+import oracles  # noqa: E402
+from tdann import swapopt as so  # noqa: E402
 
 ORIGINAL_ATTEMPTS_PER_S = 2929.0  # docs/reference.md §9
 N_UNITS, N_STIM, SHEET = 100_352, 640, 36.75  # paper-scale V1 (layer2.0, 128 x 28 x 28), 640 gratings
@@ -44,7 +48,7 @@ def kernel_bench(device: str, n_windows: int, n_ref: int, k: int = 500, attempts
     side = 3.0
     hidden = rng.uniform(0, side, size=(n_windows, k, 2))
     coords = hidden[:, rng.permutation(k)]  # shuffled: positions unrelated to tuning
-    corr = np.stack([so._reference_corr(smooth_responses(h, N_STIM, side, rng)) for h in hidden])
+    corr = np.stack([oracles._reference_corr(smooth_responses(h, N_STIM, side, rng)) for h in hidden])
     pairs = np.stack([so.draw_pairs(rng, k, attempts) for _ in range(n_windows)], axis=1)  # (A, B, 2)
 
     results = {}
@@ -65,7 +69,7 @@ def kernel_bench(device: str, n_windows: int, n_ref: int, k: int = 500, attempts
     times, ref = [], []
     for w in range(n_ref):  # rate of the fastest window: the machine is shared
         t0 = time.perf_counter()
-        ref.append(so.swap_window_reference(corr[w], coords[w], pairs[:, w]))
+        ref.append(oracles.swap_window_reference(corr[w], coords[w], pairs[:, w]))
         times.append(time.perf_counter() - t0)
     ref_rate = attempts / min(times)
     ref_accepted = np.array([a for _, a in ref])
@@ -88,7 +92,7 @@ def small_batch_bench(k: int = 300, attempts: int = 500) -> None:
     rng = np.random.default_rng(2)
     print(f"== small batches on the CPU: {k} units x {attempts} attempts per window")
     for n_win in (1, 4, so.CPU_LOCKSTEP_MIN):
-        corr = torch.as_tensor(np.stack([so._reference_corr(rng.normal(size=(64, k))) for _ in range(n_win)]),
+        corr = torch.as_tensor(np.stack([oracles._reference_corr(rng.normal(size=(64, k))) for _ in range(n_win)]),
                                dtype=torch.float32)
         dist = torch.rand(n_win, k, k)
         pairs = torch.as_tensor(np.stack([so.draw_pairs(rng, k, attempts) for _ in range(n_win)], axis=1))

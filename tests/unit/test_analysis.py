@@ -8,6 +8,7 @@ import pytest
 from scipy import stats
 from scipy.special import iv
 
+import oracles
 from tdann import analysis as A
 
 ORI = np.arange(0.0, 180.0, 11.25)   # 16 orientations
@@ -156,7 +157,7 @@ def test_smoothness_smooth_map_shuffled_null_and_collapse() -> None:
 
 def test_grid_map_recovers_a_sampled_field() -> None:
     rng = np.random.default_rng(4)
-    z = A.gaussian_random_field(64, 6, 0.8, rng=5)
+    z = oracles.gaussian_random_field(64, 6, 0.8, rng=5)
     pos = rng.uniform(0, 32.0, (20000, 2))              # 32 mm sheet, 0.5 mm pixels
     ij = np.minimum((pos / 0.5).astype(int), 63)
     gm = A.grid_map(pos, z[ij[:, 1], ij[:, 0]], 32.0, 64, 0.35)
@@ -169,7 +170,7 @@ def test_grid_map_recovers_a_sampled_field() -> None:
 def test_grf_lambda_and_pinwheel_density_is_pi() -> None:
     densities = []
     for seed in range(3):
-        z = A.gaussian_random_field(256, 16, 1.5, rng=seed)
+        z = oracles.gaussian_random_field(256, 16, 1.5, rng=seed)
         cs = A.column_spacing(z, pixel_mm=0.25)           # 64 mm map -> Lambda = 4 mm
         assert cs["fit_ok"] and cs["Lambda_mm"] == pytest.approx(64 / 16, rel=0.05)
         xy, charge = A.pinwheels(z, periodic=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import oracles
 from tdann import analysis as A
 from tdann import metrics, positions
 
@@ -25,7 +26,7 @@ def _sheet(shape: tuple[int, int, int], sheet_mm: float, overlap: float, seed: i
 def _field_at(pos: np.ndarray, sheet_mm: float, lam_mm: float, seed: int) -> np.ndarray:
     """A complex GRF with spacing ``lam_mm`` on the sheet, read at ``pos`` (nearest field pixel)."""
     k0 = sheet_mm / lam_mm  # cycles per sheet side
-    z = A.gaussian_random_field(FIELD_PX, k0, 0.05 * k0 + 0.5, rng=seed)
+    z = oracles.gaussian_random_field(FIELD_PX, k0, 0.05 * k0 + 0.5, rng=seed)
     ij = np.clip((pos / sheet_mm * FIELD_PX).astype(int), 0, FIELD_PX - 1)
     return z[ij[:, 1], ij[:, 0]]
 

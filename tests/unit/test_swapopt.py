@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+import oracles
 from tdann import swapopt as so
 
 LIB = Path(so.__file__).resolve().parents[1]
@@ -35,7 +36,7 @@ def test_fast_equals_reference_same_accepted_swaps(monkeypatch, lockstep_min):
     monkeypatch.setattr(so, "CPU_LOCKSTEP_MIN", lockstep_min)
     responses, positions = smooth_layer(300, 48, side=10.0, seed=1, n_dead=3)
     args = dict(width=3.0, n_windows=40, attempts_per_window=50, max_units=25, seed=7, per_window=True)
-    ref_pos, ref = so.swapopt_reference(responses, positions, **args)
+    ref_pos, ref = oracles.swapopt_reference(responses, positions, **args)
     assert ref["windows"] >= 35 and ref["accepted"] > 0
     assert (ref["window_units"] == 25).any() and (ref["window_units"] < 25).any()  # subsampled and whole windows
     for per_batch in (1, 8):
@@ -66,14 +67,14 @@ def test_two_row_test_equals_full_window_decrease():
     rng = np.random.default_rng(3)
     k = 30
     responses = rng.normal(size=(20, k)) + np.linspace(0, 3, k)[None] * rng.normal(size=(20, 1))
-    corr = so._reference_corr(responses)
+    corr = oracles._reference_corr(responses)
     coords = rng.uniform(0, 2, size=(k, 2))
     decisions = 0
     for a, b in so.draw_pairs(rng, k, 100):
         swapped = coords.copy()
         swapped[[a, b]] = swapped[[b, a]]
         full = so.window_sl(corr, swapped) < so.window_sl(corr, coords)
-        _, accepted = so.swap_window_reference(corr, coords, np.array([[a, b]]))
+        _, accepted = oracles.swap_window_reference(corr, coords, np.array([[a, b]]))
         slot, fast, _, _ = so.swap_windows([torch.tensor(corr)], [torch.tensor(coords)], torch.tensor([[[a, b]]]))
         assert full == bool(accepted) == bool(fast.item())
         decisions += full
@@ -85,11 +86,11 @@ def test_ties_are_rejected():
     rng = np.random.default_rng(8)
     responses = rng.normal(size=(16, 12))
     responses[:, :2] = 1.0  # units 0 and 1 are dead: identical (zero) correlation rows
-    corr = so._reference_corr(responses)
+    corr = oracles._reference_corr(responses)
     coords = rng.uniform(0, 1, size=(12, 2))
     coords[3] = coords[2]
     pairs = np.array([[0, 1], [1, 0], [2, 3], [3, 2]] * 5)
-    _, accepted = so.swap_window_reference(corr, coords, pairs)
+    _, accepted = oracles.swap_window_reference(corr, coords, pairs)
     _, fast, before, after = so.swap_windows([torch.tensor(corr)], [torch.tensor(coords)],
                                              torch.tensor(pairs)[:, None])
     assert accepted == 0 and fast.item() == 0 and after.item() == pytest.approx(before.item())
@@ -118,7 +119,7 @@ def test_lowers_window_loss_on_structured_layer():
     assert stats["accepted"] > 0.05 * stats["attempts"]
 
     def near_corr(pos: np.ndarray) -> float:  # mean correlation of unit pairs closer than 1 mm
-        corr = so._reference_corr(responses)
+        corr = oracles._reference_corr(responses)
         d = np.sqrt(((pos[:, None] - pos[None]) ** 2).sum(-1))
         close = (d < 1.0) & ~np.eye(len(pos), dtype=bool)
         return float(corr[close].mean())

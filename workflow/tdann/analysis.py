@@ -663,22 +663,6 @@ def pinwheel_density(count: int, area_mm2: float, Lambda_mm: float) -> tuple[flo
     return count / n_hyper, float(np.sqrt(count)) / n_hyper
 
 
-def gaussian_random_field(size_px: int, k0: float, width: float, rng: RngLike = None) -> np.ndarray:
-    """Complex Gaussian random field with a narrow isotropic ring spectrum (a model orientation map).
-
-    Amplitude ``exp(-(|k| - k0)^2 / (2 width^2))`` on complex white noise, k in cycles per map, so
-    the column spacing is ``size_px / k0`` pixels. Periodic; used to test Lambda and the pinwheel
-    density (pi per Lambda^2, docs/reference.md §4).
-    """
-    if size_px < 8 or not 0 < k0 < size_px / 2 or width <= 0:
-        raise ValueError(f"need size_px >= 8, 0 < k0 < size_px/2, width > 0; got {size_px}, {k0}, {width}")
-    gen = _rng(rng)
-    f = np.fft.fftfreq(size_px) * size_px
-    kr = np.hypot(f[:, None], f[None, :])
-    noise = gen.standard_normal((size_px, size_px)) + 1j * gen.standard_normal((size_px, size_px))
-    return np.fft.ifft2(noise * np.exp(-((kr - k0) ** 2) / (2 * width**2)))
-
-
 # --------------------------------------------------------------------------------------------
 # category patches, wiring length, orientation / direction relation
 

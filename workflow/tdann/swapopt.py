@@ -24,7 +24,8 @@ result equals processing the windows one after another, and every batch runs its
 in torch (same code on CPU and GPU). Correlations of a window's units come from z-scored responses
 (``Z_w Z_w^T``), never from an N x N matrix; memory does not grow with the number of attempts.
 
-Random stream (shared by :func:`swapopt` and :func:`swapopt_reference`): one ``numpy.random.default_rng(seed)``;
+Random stream (shared by :func:`swapopt` and the plain oracle in tests/oracles.py): one
+``numpy.random.default_rng(seed)``;
 per window, in order: the square's corner ``x0 = uniform(xmin, xmax - width)``, ``y0 = uniform(ymin, ymax - width)``;
 units inside (bounds inclusive, sorted by unit index); fewer than ``min_units``: the window is skipped; more than
 ``max_units``: ``choice(n, max_units, replace=False)`` picks them (in that order); then the window's own pairs
@@ -127,7 +128,7 @@ def draw_windows(
 
     ``sites`` (N, 2) are the sheet positions; since SwapOpt only permutes units over these sites, the set of sites
     in a square never changes, so windows can be drawn before any swap. The random stream is described in the
-    module docstring and is the one :func:`swapopt_reference` consumes.
+    module docstring and is the one the plain oracle in tests/oracles.py consumes.
     """
     sites = np.asarray(sites, dtype=np.float64)
     rng = np.random.default_rng(seed)
@@ -376,7 +377,7 @@ def swapopt(
     dtype: torch.dtype = torch.float32,
     per_window: bool = False,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """SwapOpt one layer (docs/reference.md §3), fast path; same result as :func:`swapopt_reference`.
+    """SwapOpt one layer (docs/reference.md §3), fast path; same result as the plain oracle in tests/oracles.py.
 
     responses (S, N): stimuli x units, unit order as ``positions`` (N, 2) in mm. ``width``: the layer's
     neighbourhood width (mm). ``n_windows`` windows are drawn, each gets ``attempts_per_window`` attempts.
@@ -456,105 +457,3 @@ def swapopt(
     if per_window:
         stats.update({f"window_{k}": v for k, v in per.items()})
     return sites[site_of_unit].astype(np.float32), stats
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Reference (plain, one attempt at a time, full recompute)
-# --------------------------------------------------------------------------------------------------------------
-
-
-def _reference_corr(responses: np.ndarray) -> np.ndarray:
-    """Unit-by-unit Pearson correlation of (S, k) responses; constant units correlate 0 with all (self included)."""
-    x = np.asarray(responses, dtype=np.float64)
-    xc = x - x.mean(0)
-    live = x.max(0) > x.min(0)
-    z = np.zeros_like(xc)
-    z[:, live] = xc[:, live] / np.sqrt((xc[:, live] ** 2).mean(0))
-    return z.T @ z / len(x)
-
-
-def _two_row_sl(corr: np.ndarray, pos: np.ndarray, a: int, b: int) -> float:
-    """SL of the original's acceptance test: Pearson of rows a, b of corr vs 1/(d+1) of rows a, b (all units)."""
-    dist = np.sqrt(((pos[[a, b], None, :] - pos[None, :, :]) ** 2).sum(-1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.corrcoef(corr[[a, b]].ravel(), (1.0 / (dist + 1.0)).ravel())[0, 1]
-    return (1.0 - r) / 2.0
-
-
-def swap_window_reference(corr: np.ndarray, coords: np.ndarray, pairs: np.ndarray) -> tuple[np.ndarray, int]:
-    """One window, one attempt at a time: swap, recompute the two-row SL, undo unless it strictly decreased.
-
-    Returns (new coords (k, 2), accepted swaps).
-    """
-    pos = np.array(coords, dtype=np.float64)
-    accepted = 0
-    for a, b in pairs:
-        before = _two_row_sl(corr, pos, a, b)
-        pos[[a, b]] = pos[[b, a]]
-        after = _two_row_sl(corr, pos, a, b)
-        if after < before:
-            accepted += 1
-        else:
-            pos[[a, b]] = pos[[b, a]]
-    return pos, accepted
-
-
-def swapopt_reference(
-    responses: Any,
-    positions: Any,
-    width: float,
-    n_windows: int,
-    attempts_per_window: int = 500,
-    max_units: int = 500,
-    seed: int = 0,
-    device: str | torch.device = "cpu",
-    windows_per_batch: int | None = None,
-    *,
-    min_units: int = MIN_UNITS,
-    per_window: bool = False,
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """SwapOpt one layer the plain way (numpy, one window and one attempt at a time, float64).
-
-    Same signature, random stream (module docstring) and outputs as :func:`swapopt`; ``device`` and
-    ``windows_per_batch`` are ignored. Meant for tests and benchmarks.
-    """
-    t0 = time.perf_counter()
-    responses, pos = _check_inputs(responses, positions, width, n_windows, attempts_per_window, max_units,
-                                   min_units)
-    responses = np.asarray(responses.cpu() if isinstance(responses, torch.Tensor) else responses)
-    pos = pos.copy()
-    rng = np.random.default_rng(seed)
-    (xmin, ymin), (xmax, ymax) = pos.min(0), pos.max(0)
-    per: dict[str, list] = {k: [] for k in ("index", "units", "accepted", "sl_before", "sl_after")}
-    for index in range(int(n_windows)):
-        x0 = rng.uniform(xmin, xmax - width)
-        y0 = rng.uniform(ymin, ymax - width)
-        members = np.where((pos[:, 0] >= x0) & (pos[:, 0] <= x0 + width)
-                           & (pos[:, 1] >= y0) & (pos[:, 1] <= y0 + width))[0]
-        if len(members) < min_units:
-            continue
-        if len(members) > max_units:
-            members = members[rng.choice(len(members), size=max_units, replace=False)]
-        pairs = draw_pairs(rng, len(members), int(attempts_per_window))
-        corr = _reference_corr(responses[:, members])
-        before = window_sl(corr, pos[members])
-        pos[members], accepted = swap_window_reference(corr, pos[members], pairs)
-        for key, value in zip(per, (index, len(members), accepted, before, window_sl(corr, pos[members]))):
-            per[key].append(value)
-    wall = time.perf_counter() - t0
-    arrays = {k: np.asarray(v) for k, v in per.items()}
-    attempts = int(len(arrays["index"]) * attempts_per_window)
-    stats: dict[str, Any] = {
-        "attempts": attempts,
-        "accepted": int(arrays["accepted"].sum()),
-        "sl_before": float(np.nanmean(arrays["sl_before"])) if len(arrays["index"]) else float("nan"),
-        "sl_after": float(np.nanmean(arrays["sl_after"])) if len(arrays["index"]) else float("nan"),
-        "wall_s": wall,
-        "attempts_per_s": attempts / wall,
-        "windows": int(len(arrays["index"])),
-        "windows_skipped": int(n_windows) - int(len(arrays["index"])),
-        "batches": int(len(arrays["index"])),
-    }
-    if per_window:
-        stats.update({f"window_{k}": v for k, v in arrays.items()})
-    return pos.astype(np.float32), stats

@@ -8,16 +8,16 @@ naturalistic video. This module turns video files into a *clip store*, an HDF5 f
 * ``decode_clips`` decodes clips with decord in a separate worker process, so that a decoder hang or crash
   on a bad file (known decord failure modes, see ``_worker_loop``) costs one rejected video, not the job.
 * ``gather_clip_stores`` concatenates shard stores and assigns the train/val split by source video.
-* ``ClipStore`` reads a store; ``pyav_frames`` is an independent PyAV decode used as a test reference.
+* ``ClipStore`` reads a store; ``tests/oracles.py::pyav_frames`` is an independent PyAV decode the tests compare with.
 
 Two resize paths give square ``size x size`` frames (both centre-crop the short side):
 
 * ``"decoder"`` (default): decord's ffmpeg scaler resizes (bilinear, short side = ``size``) while converting
   to RGB, then a centre crop. About 2-4x faster than "exact" (no full-resolution RGB frames, no torch in
-  the worker); decord bundles an older libswscale than PyAV, so ``pyav_frames(..., resize="decoder")``
+  the worker); decord bundles an older libswscale than PyAV, so the PyAV oracle (``resize="decoder"``)
   differs by a few grey levels (mean < 1). Needs ``size >= 32`` (a decord bug with narrower frames).
 * ``"exact"``: decode at native resolution, centre-crop a square, resize it with torch (bilinear, antialiased).
-  ``pyav_frames`` uses the same resize, so decord and PyAV frames agree bit for bit (docs/reference.md §9).
+  the PyAV oracle uses the same resize, so decord and PyAV frames agree bit for bit (docs/reference.md §9).
 """
 
 from __future__ import annotations
@@ -224,7 +224,7 @@ def center_crop(frames: np.ndarray, size: int) -> np.ndarray:
 def square_resize(frames: np.ndarray, size: int) -> np.ndarray:
     """Centre-crop (T, H, W, 3) uint8 frames to a square and resize to ``size x size`` (bilinear, antialiased).
 
-    The "exact" resize path: the same function serves decord (``decode_clips``) and PyAV (``pyav_frames``).
+    The "exact" resize path: the same function serves decord (``decode_clips``) and the PyAV oracle of the tests.
     """
     import torch
     import torch.nn.functional as F
@@ -277,35 +277,6 @@ def probe(path: str | Path) -> dict[str, Any]:
         raise
     except Exception as err:  # PyAV raises many error types (InvalidDataError, OSError, ...)
         raise BadVideoError(f"{path}: cannot open with PyAV: {err}") from err
-
-
-def pyav_frames(path: str | Path, indices: Sequence[int], size: int, resize: str = "decoder") -> np.ndarray:
-    """Reference decode with PyAV: frames ``indices`` (presentation order) as (len(indices), size, size, 3) uint8.
-
-    Uses the same geometry as ``decode_clips`` for ``resize`` ("exact": identical torch resize; "decoder":
-    PyAV's own bilinear swscale, close to but not bit-equal with decord's older one). For tests.
-    """
-    import av
-
-    if resize not in RESIZE_MODES:
-        raise ValueError(f"pyav_frames: resize must be one of {RESIZE_MODES}, got {resize!r}")
-    wanted = sorted(set(int(i) for i in indices))
-    got: dict[int, np.ndarray] = {}
-    with av.open(str(path)) as container:
-        for i, frame in enumerate(container.decode(video=0)):
-            if i > wanted[-1]:
-                break
-            if i in wanted:
-                if resize == "exact":
-                    got[i] = square_resize(frame.to_ndarray(format="rgb24")[None], size)[0]
-                else:
-                    h, w = scaled_shape(frame.height, frame.width, size)
-                    img = frame.reformat(width=w, height=h, format="rgb24", interpolation="BILINEAR").to_ndarray()
-                    got[i] = center_crop(img[None], size)[0]
-    missing = [i for i in wanted if i not in got]
-    if missing:
-        raise BadVideoError(f"{path}: PyAV decoded only frames < {len(got)}; missing {missing[:5]}")
-    return np.stack([got[int(i)] for i in indices])
 
 
 def read_frames(path: str | Path, indices: Sequence[int], size: int, resize: str = "exact") -> np.ndarray:
