@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from .losses import MoCo, ProjectionHead, SpatialLoss, nt_xent
-from .models import LAYERS, FeatureTaps, build_model, input_shape
+from .models import LAYERS, FeatureTaps, build_model, input_shape, memory_format
 from .positions import init_sheets
 from .swapopt import swapopt
 
@@ -114,7 +114,7 @@ def timed(step: Callable[[bool], None], steps: int, device: torch.device) -> dic
 
 def _prepare(model: torch.nn.Module, x: torch.Tensor, channels_last: bool) -> tuple[torch.nn.Module, torch.Tensor]:
     if channels_last:
-        fmt = torch.channels_last if x.ndim == 4 else torch.channels_last_3d
+        fmt = memory_format("resnet18" if x.ndim == 4 else "r3d_18")
         return model.to(memory_format=fmt), x.contiguous(memory_format=fmt)
     return model, x
 
@@ -172,7 +172,7 @@ def check_dorsal(s: Shapes, device: torch.device, steps: int, amp: str, channels
     sl = spatial_losses(encoder, input_shape("r3d_18", side, frames), DORSAL_SHEETS, s.max_units, device)
     x_q = torch.rand(s.batch_clips, 3, frames, side, side, device=device)
     encoder, x_q = _prepare(encoder, x_q, channels_last)
-    x_k = x_q.flip(-1).contiguous(memory_format=torch.channels_last_3d) if channels_last else x_q.flip(-1)
+    x_k = x_q.flip(-1).contiguous(memory_format=memory_format("r3d_18")) if channels_last else x_q.flip(-1)
     moco = MoCo(encoder, dim=128, K=s.moco_k, m=0.999, T=0.2).to(device)
     if compile_:
         moco.encoder_q.embed = torch.compile(moco.encoder_q.embed)  # type: ignore[method-assign]

@@ -892,9 +892,7 @@ def _autocast(cfg: TrainConfig, device: torch.device):
 
 
 def _memory_format(cfg: TrainConfig) -> torch.memory_format | None:
-    if not cfg.channels_last:
-        return None
-    return torch.channels_last_3d if cfg.arch == "r3d_18" else torch.channels_last
+    return models.memory_format(cfg.arch) if cfg.channels_last else None
 
 
 def _spatial(cfg: TrainConfig, sls: Mapping[str, nn.Module], feats: Mapping[str, Tensor], step: int, ddp: _Dist,
