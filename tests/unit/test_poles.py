@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from tdann import bidirectional, models
+from tdann import analysis, bidirectional, models
 from tdann.models import FeatureTaps
 from tdann.bidirectional import axis_separation, pole_bootstrap
 from tdann.screening import add_semantic_axes, load_screen, screen, synthesize_many
@@ -148,12 +148,12 @@ def test_synthesis_on_the_preact_beats_the_natural_inputs_and_the_checks_say_so(
     assert not bidirectional.synthesis_checks(weak, units)["passes"].any()
 
 
-def test_wilson_interval():
-    lo, hi = bidirectional.wilson_ci(0, 512)
-    assert lo == 0 and 0 < hi < 0.01
-    lo, hi = bidirectional.wilson_ci(256, 512)
+def test_the_share_interval_is_exact_and_empty_for_no_units():
+    lo, hi = analysis.clopper_pearson(512, 512)
+    assert hi == 1 and lo == pytest.approx(0.025 ** (1 / 512))  # all 512: the exact lower bound
+    lo, hi = analysis.clopper_pearson(256, 512)
     assert lo < 0.5 < hi and hi - lo < 0.1
-    assert np.isnan(bidirectional.wilson_ci(0, 0)[0])
+    assert np.isnan(analysis.clopper_pearson(0, 0)[0])
 
 
 def test_held_out_inputs_never_share_a_source_with_the_fit():

@@ -82,7 +82,7 @@ def pole_panel(ax, poles, versus, layer, model, signals):
     ax.set_xticks(range(len(bars)), [b[2] for b in bars], fontsize=6)
     ax.set_ylim(0, 1.3)
     ax.set_ylabel("units with low pole\nbelow baseline", fontsize=6)
-    ax.set_title(f"{layer}: low pole below baseline (bootstrap over inputs; Wilson 95% CI)\n"
+    ax.set_title(f"{layer}: low pole below baseline (bootstrap over inputs; exact 95% CI)\n"
                  + versus_text(versus, layer, "depth_ratio", "depth / height"), fontsize=6)
 
 

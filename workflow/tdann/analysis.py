@@ -838,6 +838,17 @@ def orientation_direction_relation(
 # statistics for the results table
 
 
+def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Exact binomial interval of a proportion k / n (every share in the tables: probe accuracies, the fraction
+    of units with a low pole); (nan, nan) for n = 0."""
+    if n <= 0:
+        return (np.nan, np.nan)
+    a = (1 - level) / 2
+    lo = 0.0 if k == 0 else float(stats.beta.ppf(a, k, n - k + 1))
+    hi = 1.0 if k == n else float(stats.beta.ppf(1 - a, k + 1, n - k))
+    return lo, hi
+
+
 def bootstrap_ci(values: Any, n: int = 2000, rng: RngLike = None, ci: float = 0.95,
                  stat: Callable[[np.ndarray], Any] = np.mean) -> tuple[float, float]:
     """Percentile bootstrap confidence interval (low, high) of ``stat`` over finite ``values`` (scipy.stats.bootstrap).

@@ -96,16 +96,6 @@ def axis_separation(top_emb: np.ndarray, bottom_emb: np.ndarray, seed: int = 0,
     return {"auc": auc(axis), "auc_other": auc(axis[other]) if n >= 2 else np.full(n, np.nan), "n_pairs": n_pairs}
 
 
-def wilson_ci(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval of a proportion (95% by default); (nan, nan) for n = 0."""
-    if n <= 0:
-        return (np.nan, np.nan)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (float(max(0.0, centre - half)), float(min(1.0, centre + half)))
-
-
 def screening_units(layers: dict[str, dict[str, dict[str, np.ndarray]]]) -> pd.DataFrame:
     """One row per (signal, layer, screened unit): baseline (median response to natural inputs), Gini, skew, the
     low pole's depth below baseline and the high pole's height above it with their bootstrap CIs, whether the low
@@ -136,7 +126,7 @@ def screening_units(layers: dict[str, dict[str, dict[str, np.ndarray]]]) -> pd.D
 
 
 def screening_poles(units: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """Per (stream, model, signal, layer), as present: how many units have a low pole significantly below baseline (Wilson 95% CI), the median
+    """Per (stream, model, signal, layer), as present: how many units have a low pole significantly below baseline (exact 95% CI), the median
     baseline, depth, height and depth / height, and the semantic axis's held-out AUC beside the other-unit control
     (means with bootstrap CIs over the units that have a held-out pair, ``n_axis_units``; ``axis_specific``: the
     paired CI of auc - auc_other lies above 0)."""
@@ -145,7 +135,7 @@ def screening_poles(units: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     keys = [k for k in ("stream", "model") if k in units.columns] + ["signal", "layer"]
     for key, g in units.groupby(keys, sort=False):
         n, hits = len(g), int(g["low_below_baseline"].sum())
-        lo, hi = wilson_ci(hits, n)
+        lo, hi = analysis.clopper_pearson(hits, n)
         row = dict(zip(keys, key)) | dict(n_units=n, n_low_below=hits, frac_low_below=hits / n,
                    frac_low_below_ci_low=lo, frac_low_below_ci_high=hi,
                    baseline_median=float(g["baseline"].median()), low_depth_median=float(g["low_depth"].median()),

@@ -16,7 +16,9 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
-from scipy import optimize, special, stats
+from scipy import optimize, special
+
+from .analysis import clopper_pearson
 
 #: L2 penalties (per sample, on standardised features) searched by cross-validation.
 L2_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
@@ -63,14 +65,6 @@ def _standardise(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
     mu, sd = train.mean(axis=0), train.std(axis=0)
     sd = np.where(sd > 1e-12, sd, 1.0)
     return [(a - mu) / sd for a in (train, *others)]
-
-
-def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
-    """Exact binomial interval of a proportion k / n."""
-    a = (1 - level) / 2
-    lo = 0.0 if k == 0 else float(stats.beta.ppf(a, k, n - k + 1))
-    hi = 1.0 if k == n else float(stats.beta.ppf(1 - a, k + 1, n - k))
-    return lo, hi
 
 
 def linear_probe(features: Any, labels: Any, test: Any, folds: int = 4, l2_grid: Sequence[float] = L2_GRID,
