@@ -254,17 +254,16 @@ def test_config_readme_documents_every_schema_key_in_its_own_section():
     assert not missing, f"config/README.md does not document {missing} in their sections"
 
 
-def test_every_schema_key_has_a_description():
-    """The workflow catalog renders the schema's descriptions as the parameter table."""
+def schema_properties() -> list[tuple[list[str], object]]:
+    """Every property of the config schema as (path, its schema node), through definitions, mappings and lists."""
     schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
-    missing = []
+    out: list[tuple[list[str], object]] = []
 
     def walk(node, path):
         if not isinstance(node, dict):
             return
         for k, v in node.get("properties", {}).items():
-            if not (isinstance(v, dict) and str(v.get("description", "")).strip()):
-                missing.append(".".join(path + [k]))
+            out.append((path + [k], v))
             walk(v, path + [k])
         for key in ("additionalProperties", "items"):
             walk(node.get(key), path + ["*"])
@@ -272,6 +271,13 @@ def test_every_schema_key_has_a_description():
             walk(v, ["definitions", k])
 
     walk(schema, [])
+    return out
+
+
+def test_every_schema_key_has_a_description():
+    """The workflow catalog renders the schema's descriptions as the parameter table."""
+    missing = [".".join(path) for path, node in schema_properties()
+               if not (isinstance(node, dict) and str(node.get("description", "")).strip())]
     assert not missing, f"schema keys without a description: {missing}"
 
 
@@ -360,21 +366,7 @@ def test_cheap_jobs_are_local_rules_and_no_gpu_rule_is():
 def test_every_schema_key_is_read_somewhere():
     """A key nothing reads is a config that lies (figures.formats was one): each key must appear in the workflow's
     code as a quoted name, a keyword argument, an attribute, or a TrainConfig field it is passed into."""
-    schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
-    keys: set[tuple[str, str]] = set()
-
-    def walk(node, path):
-        if not isinstance(node, dict):
-            return
-        for k, v in node.get("properties", {}).items():
-            keys.add((k, ".".join(path + [k])))
-            walk(v, path + [k])
-        for key in ("additionalProperties", "items"):
-            walk(node.get(key), path + ["*"])
-        for k, v in node.get("definitions", {}).items():
-            walk(v, ["definitions", k])
-
-    walk(schema, [])
+    keys = {(path[-1], ".".join(path)) for path, _ in schema_properties()}
     files = [*(ROOT / "workflow").rglob("*.py"), *(ROOT / "workflow/rules").glob("*.smk"), ROOT / "Snakefile"]
     code = "\n".join(p.read_text() for p in files)
     fields = set(re.findall(r"^    (\w+): ", (ROOT / "workflow/tdann/training.py").read_text(), re.M))
