@@ -178,6 +178,9 @@ def sheet_of(model):
 
 
 PUBLISHED = config["published"]
+PUBLISHED_ONLY = (
+    PUBLISHED["enabled"] and PUBLISHED["only"]
+)  # the published networks, no training
 
 
 def published_models():
@@ -206,7 +209,7 @@ def model_layers(stream, model):
     """The layers a model's responses and metrics are taken on: the published layers for the published networks
     and their controls, and for every model when only those are built (published.only); every sheet layer of the
     stream otherwise."""
-    if is_published(model) or (PUBLISHED["enabled"] and PUBLISHED["only"]):
+    if is_published(model) or PUBLISHED_ONLY:
         return list(PUBLISHED["layers"])
     return stream_layers(stream)
 
@@ -310,10 +313,9 @@ def all_targets():
     sweep = (
         [f"{R}/tables/settings_sweep.md"] if config["settings_sweep"]["enabled"] else []
     )
-    ss = config["settings_sweep"]
-    if (ss["enabled"] or ss["objectives_enabled"]) and objective_variants():
+    if objectives_built():
         sweep.append(f"{R}/figures/objectives.png")
-    if PUBLISHED["enabled"] and PUBLISHED["only"]:
+    if PUBLISHED_ONLY:
         return published_targets() + table_pages()
     return (
         [
@@ -409,6 +411,12 @@ def sweep_files(kind, variants=None):
 OBJECTIVE_NAMES = {"rel": "SL_Rel", "abs": "SL_Abs", "topo": "TopoLoss"}
 
 
+def objectives_built():
+    """Whether this run compares the topographic objectives (with the settings sweep, or on its own)."""
+    ss = config["settings_sweep"]
+    return bool((ss["enabled"] or ss["objectives_enabled"]) and objective_variants())
+
+
 def objective_variants():
     """(stream, variant) pairs of settings_sweep.objectives: variants compared as topographic objectives."""
     pairs = [(s, v) for s, vs in SWEEP.get("objectives", {}).items() for v in vs]
@@ -476,7 +484,7 @@ for _s in STREAMS:
 
 def table_pages():
     """The HTML pages this config's run builds (a table's page exists where its table does)."""
-    if PUBLISHED["enabled"] and PUBLISHED["only"]:
+    if PUBLISHED_ONLY:
         names = ["published"]
     else:
         names = [
@@ -497,9 +505,7 @@ def table_pages():
         ]
         names += ["settings_sweep"] * config["settings_sweep"]["enabled"]
         names += ["published"] * PUBLISHED["enabled"]
-        ss = config["settings_sweep"]
-        if (ss["enabled"] or ss["objectives_enabled"]) and objective_variants():
-            names.append("objectives")
+        names += ["objectives"] * objectives_built()
     return [f"{R}/tables/html/{n}.html" for n in names]
 
 
@@ -511,7 +517,4 @@ def table_description(name):
     path = os.path.join(CHECKOUT, "workflow", "report", f"table_{stem}.rst")
     if not os.path.exists(path):
         raise WorkflowError(f"report: table {name!r} has no description {path}")
-    text = jinja2.Template(open(path).read()).render(
-        snakemake={"config": config, "wildcards": {"stream": name.split("_")[0]}}
-    )
-    return text
+    return jinja2.Template(open(path).read()).render(snakemake={"config": config})

@@ -10,4 +10,4 @@ with step(snakemake, config_keys=[f"streams.{snakemake.wildcards.stream}"], seed
     torch.manual_seed(seed)
     model = models.build_model(cfg["arch"], width=cfg["width"], stem=cfg["stem"])
     models.save_weights(model, snakemake.output[0], cfg["arch"], cfg["width"], cfg["stem"], cfg["input_size"],
-                        cfg["clip_len"] if cfg["arch"] == "r3d_18" else 1)
+                        cfg["clip_len"])

@@ -17,7 +17,7 @@ with step(snakemake, config_keys=["screening"], seeds={"seed": 0}):
     batches = data.store_batches(store, sc["batch_size"], size=cfg["input_size"], clip_len=cfg["clip_len"])
     out = screening.screen(
         model, batches, list(snakemake.params.layers), k=sc["k"], out_h5=Path(snakemake.output[0]),
-        units_per_layer=sc["units_per_layer"], device=device, 
+        units_per_layer=sc["units_per_layer"], device=device,
         transform=augment.normalize, store_path=store, n_inputs=data.store_len(store), seed=0,
         signals=signals, n_boot=sc["bootstrap"],
     )

@@ -13,6 +13,7 @@ that small inputs (e.g. 64x64) still give usable feature maps (8x8 at layer2 bec
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Iterable
 
@@ -328,8 +329,6 @@ WEIGHTS_FORMAT = "tdann-weights/1"
 def atomic_save(obj, path: str | Path) -> Path:
     """torch.save to a temporary file beside ``path``, then rename: ``path`` is either the old or the new file. A
     failed save (disk full, read-only folder) removes the temporary file and raises OSError naming ``path``."""
-    import os
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
@@ -353,7 +352,7 @@ def save_weights(model: nn.Module, path: str | Path, arch: str, width: float = 1
     standard stem, ``torchvision.models.resnet18()`` / ``video.r3d_18()`` loads strictly. The architecture rides
     in the state dict's own ``_metadata`` (where torch keeps module versions, and which ``load_state_dict``
     passes over): ``{"": {"tdann": {"format", "arch", "width", "stem", "input_size", "clip_len"}}}``, so that
-    :func:`load` needs no sidecar.
+    :func:`load` needs no sidecar. ``clip_len`` is recorded for r3d_18 only (an image network's is 1).
     """
     if arch not in ARCHS or stem not in STEMS:
         raise ValueError(f"save_weights: arch {arch!r} / stem {stem!r} not in {ARCHS} / {STEMS}")
@@ -363,7 +362,8 @@ def save_weights(model: nn.Module, path: str | Path, arch: str, width: float = 1
     meta = dict(getattr(source, "_metadata", {}) or {})
     root = dict(meta.get("", {}))
     root["tdann"] = {"format": WEIGHTS_FORMAT, "arch": arch, "width": float(width), "stem": stem,
-                     "input_size": None if input_size is None else int(input_size), "clip_len": int(clip_len)}
+                     "input_size": None if input_size is None else int(input_size),
+                     "clip_len": int(clip_len) if arch == "r3d_18" else 1}
     meta[""] = root
     state._metadata = meta
     return atomic_save(state, path)
@@ -376,12 +376,16 @@ def _read_state(path: Path):
         raise CheckpointError(f"{path}: cannot be read as a weights file ({err})") from err
 
 
+def _info(state) -> dict | None:
+    """The network a loaded state dict says it holds (:func:`save_weights`), or None."""
+    info = (getattr(state, "_metadata", None) or {}).get("", {}).get("tdann")
+    return dict(info) if isinstance(info, dict) else None
+
+
 def weights_info(path: str | Path) -> dict | None:
     """What a weights file says about its network (arch, width, stem, input_size, clip_len), or None for a file
     written without it (a plain torchvision or older tdann state dict)."""
-    state = _read_state(Path(path))
-    info = (getattr(state, "_metadata", None) or {}).get("", {}).get("tdann")
-    return dict(info) if isinstance(info, dict) else None
+    return _info(_read_state(Path(path)))
 
 
 def load(path: str | Path) -> nn.Module:
@@ -392,11 +396,13 @@ def load(path: str | Path) -> nn.Module:
     Raises :class:`CheckpointError` naming the file when it carries no architecture (pass it to
     :func:`load_weights` with arch / width / stem instead).
     """
-    info = weights_info(path)
+    path = Path(path)
+    state = _read_state(path)  # read once: the metadata and the tensors come from the same load
+    info = _info(state)
     if info is None:
         raise CheckpointError(f"{path}: the file does not say its architecture (written by torchvision or before "
                               "tdann-weights/1); use tdann.models.load_weights(path, arch, width, stem)")
-    return load_weights(path, info["arch"], info["width"], info["stem"])
+    return _load_state(path, state, info["arch"], info["width"], info["stem"], None)
 
 
 def load_weights(
@@ -409,9 +415,13 @@ def load_weights(
     Raises :class:`CheckpointError` naming the file and the first missing, unexpected or misshapen key.
     """
     path = Path(path)
-    state = _read_state(path)
-    info = (getattr(state, "_metadata", None) or {}).get("", {}).get("tdann")
-    if isinstance(info, dict) and (info.get("arch"), float(info.get("width", width)), info.get("stem")) != (
+    return _load_state(path, _read_state(path), arch, width, stem, num_classes)
+
+
+def _load_state(path: Path, state, arch: str, width: float, stem: str, num_classes: int | None) -> nn.Module:
+    """:func:`load_weights` on a state already read from ``path`` (named in every error)."""
+    info = _info(state)
+    if info is not None and (info.get("arch"), float(info.get("width", width)), info.get("stem")) != (
             arch, float(width), stem):
         raise CheckpointError(f"{path}: holds {info.get('arch')} width {info.get('width')} stem {info.get('stem')}, "
                               f"asked for {arch} width {width} stem {stem}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +39,6 @@ class Section:
     text: str = ""
     table: pd.DataFrame | None = None
     level: int = 2
-    notes: list[str] = field(default_factory=list)
 
 
 def format_value(value) -> str:
@@ -68,7 +67,6 @@ def markdown(title: str, sections: list[Section], intro: str = "") -> str:
             out += [s.text, ""]
         if s.table is not None:
             out += [to_markdown(s.table), ""]
-        out += [f"_{n}_" for n in s.notes]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -119,7 +117,6 @@ def page(title: str, sections: list[Section], intro_html: str = "", downloads: l
             body.append(f"<p>{html.escape(s.text)}</p>")
         if s.table is not None:
             body.append(table_html(s.table))
-        body += [f'<p class="note">{html.escape(n)}</p>' for n in s.notes]
     if downloads:
         body.append('<p class="note">Files: ' + ", ".join(download_link(p) for p in downloads) + "</p>")
     return (f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'

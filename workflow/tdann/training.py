@@ -512,8 +512,7 @@ def save_weights(model: nn.Module, path: str | Path, cfg: "TrainConfig | None" =
     from ``cfg`` (the default resnet18 at width 1 without one)."""
     if cfg is None:
         return models.save_weights(model, path, "resnet18")
-    clip_len = cfg.clip_len if cfg.arch == "r3d_18" else 1
-    return models.save_weights(model, path, cfg.arch, cfg.width, cfg.stem, cfg.input_size, clip_len)
+    return models.save_weights(model, path, cfg.arch, cfg.width, cfg.stem, cfg.input_size, cfg.clip_len)
 
 # --------------------------------------------------------------------------------------------- checkpoints
 
@@ -1020,7 +1019,8 @@ def train_distributed(cfg: TrainConfig, data_path: str | Path, sheets_path: str 
     stats_path.unlink(missing_ok=True)
     flag.unlink(missing_ok=True)
     library = str(Path(__file__).resolve().parents[1])  # this checkout's tdann, for every rank
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([library, os.environ.get("PYTHONPATH", "")])}
+    inherited = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([library, *inherited])}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={int(nproc)}",
            "-m", "tdann.training", "--config", str(cfg_path), "--data", str(data_path), "--sheets", str(sheets_path),
            "--run-dir", str(run_dir), "--weights", str(weights_out), "--log-csv", str(log_csv),
