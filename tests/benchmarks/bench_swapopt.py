@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the oracles
-import oracles  # noqa: E402
-from tdann import swapopt as so  # noqa: E402
+import oracles
+from tdann import swapopt as so
 
 ORIGINAL_ATTEMPTS_PER_S = 2929.0  # docs/reference.md §9
 N_UNITS, N_STIM, SHEET = 100_352, 640, 36.75  # paper-scale V1 (layer2.0, 128 x 28 x 28), 640 gratings
@@ -60,7 +60,7 @@ def kernel_bench(device: str, n_windows: int, n_ref: int, k: int = 500, attempts
         for _ in range(repeats):  # best of `repeats`: the machine is shared
             sync(device)
             t0 = time.perf_counter()
-            slot, accepted, before, after = so.swap_windows(c, xy, p, workspace)
+            _slot, accepted, before, after = so.swap_windows(c, xy, p, workspace)
             sync(device)
             times.append(time.perf_counter() - t0)
         results[dtype] = (n_windows * attempts / min(times), accepted.cpu().numpy(), after.cpu().numpy(),
@@ -80,7 +80,7 @@ def kernel_bench(device: str, n_windows: int, n_ref: int, k: int = 500, attempts
     print(f"original (docs/reference.md §9 anchor):      {ORIGINAL_ATTEMPTS_PER_S:10.0f} attempts/s")
     for dtype, (rate, acc, after, before) in results.items():
         same = int((acc[:n_ref] == ref_accepted).sum())
-        print(f"fast {str(dtype):14s}: {rate:10.0f} attempts/s  ratio vs reference {rate / ref_rate:6.1f}x, "
+        print(f"fast {dtype!s:14s}: {rate:10.0f} attempts/s  ratio vs reference {rate / ref_rate:6.1f}x, "
               f"vs original {rate / ORIGINAL_ATTEMPTS_PER_S:6.1f}x; accepted {acc.sum()} "
               f"({same}/{n_ref} windows same count as reference)")
         print(f"   final SL on the reference's windows: fast {after[:n_ref].mean():.6f}, "

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+
 from rulefiles import gpu_rules
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -111,7 +112,7 @@ def test_every_job_was_a_slurm_job(runs, slurm_cluster):
 
 
 def test_gpu_rules_requested_gpus_cpu_rules_none(runs, slurm_cluster):
-    slurm_dir, log, _, _, _ = runs
+    slurm_dir, _log, _, _, _ = runs
     gpu = gpu_rules()
     assert {"pretrain", "train", "responses_ventral", "responses_dorsal", "swapopt", "swapopt_responses"} <= gpu
     for rule, ids in slurm_jobs(slurm_dir).items():
@@ -127,7 +128,7 @@ def test_gpu_rules_requested_gpus_cpu_rules_none(runs, slurm_cluster):
 
 
 def test_preempted_training_was_retried_and_resumed(runs, slurm_cluster):
-    slurm_dir, log, _, sent, _ = runs
+    slurm_dir, _log, _, sent, _ = runs
     assert "error" not in sent, sent
     preempted = sent.get("job")
     assert preempted, "pretrain finished before the test could send SIGTERM (no checkpoint seen while it ran)"

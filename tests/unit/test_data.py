@@ -364,7 +364,7 @@ def test_imagenet_style_tree_through_a_local_dataset(tmp_path: Path) -> None:
     """ImageNet's train/<wnid>/*.JPEG: upper-case suffixes, class folders that a local dataset links."""
     from PIL import Image
 
-    from tdann.data import build_image_store, find_files, IMAGE_SUFFIXES
+    from tdann.data import IMAGE_SUFFIXES, build_image_store, find_files
 
     train = tmp_path / "imagenet/train"
     rng = np.random.default_rng(0)

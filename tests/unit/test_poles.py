@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from tdann import analysis, bidirectional, models
-from tdann.models import FeatureTaps
 from tdann.bidirectional import axis_separation, pole_bootstrap
+from tdann.models import FeatureTaps
 from tdann.screening import add_semantic_axes, load_screen, screen, synthesize_many
 
 torch.set_num_threads(1)

@@ -171,7 +171,7 @@ def test_channel_grid_layout_puts_grid_neighbours_next_to_each_other():
 
     c, h, w = 16, 3, 3
     pos = retinotopic_positions((c, h, w), 9.0, 0.0, 0.3, np.random.default_rng(0), layout="channel_grid")
-    rows, cols = channel_grid(c)
+    _rows, cols = channel_grid(c)
     grid = pos.reshape(c, h * w, 2)
     # every location's channels fill its 3 mm patch on the rows x columns grid, no jitter
     centre = grid[:, 4]

@@ -46,9 +46,8 @@ def chain(tmp_path):
         raw.write_text("raw data")
     mid = tmp_path / "mid.h5"
     with provenance.step(fake_smk(tmp_path, "make_mid", {"raw": str(raw)}, [str(mid)], "mid"),
-                         config_keys=["sweep.alphas"], seeds={"seed": 7}):
-        with h5py.File(mid, "w") as f:
-            f["x"] = np.arange(5)
+                         config_keys=["sweep.alphas"], seeds={"seed": 7}), h5py.File(mid, "w") as f:
+        f["x"] = np.arange(5)
     final = tmp_path / "final.csv"
     with provenance.step(fake_smk(tmp_path, "make_final", {"mid": str(mid)}, [str(final)], "final")):
         final.write_text("a,b\n1,2\n")
@@ -101,10 +100,9 @@ def test_graph_prints_the_chain(chain, capsys):
 def test_failed_step_writes_no_record(tmp_path):
     out = tmp_path / "out.txt"
     smk = fake_smk(tmp_path, "boom", {}, [str(out)], "boom")
-    with pytest.raises(ValueError):
-        with provenance.step(smk):
-            out.write_text("half")
-            raise ValueError("bad input")
+    with pytest.raises(ValueError), provenance.step(smk):
+        out.write_text("half")
+        raise ValueError("bad input")
     assert not provenance.sidecar(out).exists()
     assert "bad input" in (tmp_path / "boom.log").read_text()
 
@@ -241,7 +239,7 @@ def test_a_rerun_step_drops_the_stale_record_first(tmp_path):
     out = tmp_path / "out.txt"
     with provenance.step(fake_smk(tmp_path, "make", {}, [str(out)], "m")):
         out.write_text("old")
-    with pytest.raises(ValueError):  # the rerun fails: no record may vouch for whatever is left
-        with provenance.step(fake_smk(tmp_path, "make", {}, [str(out)], "m")):
-            raise ValueError("boom")
+    # the rerun fails: no record may vouch for whatever is left
+    with pytest.raises(ValueError), provenance.step(fake_smk(tmp_path, "make", {}, [str(out)], "m")):
+        raise ValueError("boom")
     assert not provenance.sidecar(out).exists()

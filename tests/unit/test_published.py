@@ -22,7 +22,7 @@ def release(tmp_path_factory):
 
 
 def test_the_trunk_is_torchvisions_resnet18_block_for_block(release):
-    root, final, state = release
+    root, _final, state = release
     ours = published.load_trunk(root / "run_checkpoints")  # the folder: its final checkpoint of the highest phase
     ref = torchvision.models.resnet18()
     ref.load_state_dict(state)
@@ -147,8 +147,8 @@ def _metrics(model, smooth, lam_ok):
             ("layer2.0", "gratings", "ori_pinwheel_density", 3.1),
             ("layer4.1", "categories", "cat_faces_patches", 2.0), ("layer4.1", "categories", "probe_accuracy", 0.9),
             ("layer4.1", "categories", "probe_chance", 0.2)]
-    return pd.DataFrame([dict(stream="ventral", model=model, sheet="s", layer=l, stimset=s, metric=m, value=v)
-                         for l, s, m, v in rows])
+    return pd.DataFrame([dict(stream="ventral", model=model, sheet="s", layer=ly, stimset=s, metric=m, value=v)
+                         for ly, s, m, v in rows])
 
 
 def test_the_published_table_pairs_each_network_with_its_control():

@@ -386,7 +386,7 @@ def test_natural_spectrum_of_pink_noise():
     spec = np.where(f > 0, 1 / np.maximum(f, 1e-9), 0)
     noise = np.fft.rfft2(rng.standard_normal((20, 3, 32, 32))) * spec
     images = np.fft.irfft2(noise, s=(32, 32)) + 5.0
-    mag = natural_spectrum(((i, images[i: i + 5]) for i in range(0, 20, 5)))  # batches from a store
+    mag = natural_spectrum((i, images[i: i + 5]) for i in range(0, 20, 5))  # batches from a store
     assert mag.shape == (3, 32, 17) and np.all(mag[:, 0, 0] == 0)
     radial = [mag[:, (f > lo) & (f <= lo + 0.1)].mean() for lo in (0.0, 0.1, 0.2, 0.3)]
     assert np.all(np.diff(radial) < 0)

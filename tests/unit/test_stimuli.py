@@ -120,7 +120,7 @@ def test_generators_are_deterministic():
     assert np.array_equal(a, b) and pa.equals(pb) and not np.array_equal(a, c)
     x, px = S.category_localizer(32, 3, seed=7)
     y, py = S.category_localizer(32, 3, seed=7)
-    z, pz = S.category_localizer(32, 3, seed=8)
+    z, _pz = S.category_localizer(32, 3, seed=8)
     assert np.array_equal(x, y) and px.equals(py)
     assert not np.array_equal(x, z)
     d1, d2, d3 = S.moving_disks(seed=4), S.moving_disks(seed=4), S.moving_disks(seed=5)

@@ -75,7 +75,7 @@ def test_two_row_test_equals_full_window_decrease():
         swapped[[a, b]] = swapped[[b, a]]
         full = so.window_sl(corr, swapped) < so.window_sl(corr, coords)
         _, accepted = oracles.swap_window_reference(corr, coords, np.array([[a, b]]))
-        slot, fast, _, _ = so.swap_windows([torch.tensor(corr)], [torch.tensor(coords)], torch.tensor([[[a, b]]]))
+        _slot, fast, _, _ = so.swap_windows([torch.tensor(corr)], [torch.tensor(coords)], torch.tensor([[[a, b]]]))
         assert full == bool(accepted) == bool(fast.item())
         decisions += full
     assert 10 < decisions < 90

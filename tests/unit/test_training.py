@@ -227,7 +227,7 @@ def test_config_from_dict_rejects_bad_values() -> None:
 
 def test_bad_inputs_raise_clear_errors(data: dict, tmp_path: Path) -> None:
     store, sheets = data["simclr"]
-    clips, sheets3 = data["moco"]
+    clips, _sheets3 = data["moco"]
     with pytest.raises(training.DataStoreError, match="clips"):
         training.train(_cfg(), clips, sheets, tmp_path / "r1", tmp_path / "w.pt", tmp_path / "l.csv", progress=False)
     wide = _write_sheets(tmp_path / "wide.h5", "resnet18", (3, 32, 32), width=0.25)

@@ -213,7 +213,7 @@ def test_sl_alpha_with_unknown_area_is_rejected():
 # ----------------------------------------------------------------------------------------------
 def test_object_scenes_put_each_object_where_its_label_says():
     x, y, pos = object_scenes(60, 32, np.random.default_rng(0))
-    assert x.shape == (60, 3, 32, 32) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
+    assert x.shape == (60, 3, 32, 32) and x.dtype == np.float32 and x.min() >= 0 and x.max() <= 1
     assert set(y.tolist()) == set(range(len(SHAPES))) and np.abs(pos).max() < 1
     # the object's pixels (those that differ from the background's noise-free mean) are centred on its position
     clean = object_scenes(60, 32, np.random.default_rng(0), background_contrast=0.0)

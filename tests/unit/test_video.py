@@ -16,9 +16,9 @@ from oracles import pyav_frames
 from tdann.h5io import read_strings, undescribed
 from tdann.video import (
     BadVideoError,
-    _forgivable,
     ClipStore,
     ClipStoreError,
+    _forgivable,
     assign_split,
     clip_indices,
     decode_clips,

@@ -1,7 +1,5 @@
 """The workflow frame: config validation, dry runs of both configs, lint, formatting, environment lock."""
 
-import copy
-import os
 import re
 import subprocess
 import sys
@@ -11,6 +9,7 @@ import pytest
 import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
+
 from checkout import copy_checkout
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -288,7 +287,7 @@ def test_a_second_clone_runs_its_own_library(tmp_path):
     copy_checkout(clone)
     mark = tmp_path / "imported.txt"
     init = clone / "workflow/tdann/__init__.py"
-    marker = "\nimport os as _os\nopen(%r, 'a').write('%%d %%s\\n' %% (_os.getpid(), __file__))\n" % str(mark)
+    marker = "\nimport os as _os\nopen(%r, 'a').write('%%d %%s\\n' %% (_os.getpid(), __file__))\n" % str(mark)  # noqa: UP031
     init.write_text(init.read_text() + marker)
     (clone / "small.yaml").write_text(yaml.safe_dump({"datasets": {"deadleaves": {"n_images": 4, "size": 24}}}))
     out = snakemake("--cores", "1", "--configfile", "small.yaml", "--", "results/data/deadleaves", cwd=clone)

@@ -60,7 +60,7 @@ def published_run(tmp_path_factory):
 
 
 def test_the_published_networks_go_through_the_rules_to_a_table_and_a_figure(published_run):
-    work, res = published_run
+    _work, res = published_run
     for f in ("tables/published.csv", "tables/published.md", "figures/published_maps.png",
               "figures/published_maps.pdf"):
         assert (res / f).stat().st_size > 0, f
@@ -73,7 +73,7 @@ def test_the_published_networks_go_through_the_rules_to_a_table_and_a_figure(pub
 
 
 def test_the_imported_sheet_holds_the_rescaled_published_positions(published_run):
-    work, res = published_run
+    _work, res = published_run
     sheets = positions.load_sheets(res / "sheets/ventral/published-simclr-a0.h5")
     assert set(sheets) == {"layer2.0", "layer4.1"}
     assert sheets["layer2.0"].shape == (128, 28, 28) and 33 < sheets["layer2.0"].sheet_size <= 36.76
@@ -86,7 +86,7 @@ def test_the_imported_sheet_holds_the_rescaled_published_positions(published_run
 def test_imported_weights_respond_exactly_as_the_same_weights_built_here(published_run):
     """The release's seed-0 network is torchvision's resnet18 under manual_seed(0), which this pipeline's own
     untrained seed-0 network reproduces: through VISSL keys, import, and responses, the two must agree exactly."""
-    work, res = published_run
+    _work, res = published_run
     for stimset in ("gratings", "categories"):
         with h5py.File(res / f"responses/ventral/published-simclr-a0/{stimset}.h5") as a, \
                 h5py.File(res / f"responses/ventral/init_s0/{stimset}.h5") as b:
@@ -98,7 +98,7 @@ def test_imported_weights_respond_exactly_as_the_same_weights_built_here(publish
 
 
 def test_a_release_path_that_is_not_there_is_named(published_run, tmp_path):
-    work, res = published_run
+    work, _res = published_run
     bad = yaml.safe_load((work / "test.yaml").read_text())
     bad["published"]["models"]["simclr-a0.25"]["positions"] = "positions/nope"
     bad["results"] = str(tmp_path / "r")

@@ -19,6 +19,7 @@ from snakemake_executor_plugin_slurm.submit_string import get_submit_command
 from snakemake_executor_plugin_slurm.utils import set_gres_string
 from snakemake_executor_plugin_slurm.validation import validate_slurm_extra
 from snakemake_interface_common.exceptions import WorkflowError
+
 from rulefiles import gpu_rules
 
 ROOT = Path(__file__).resolve().parents[2]

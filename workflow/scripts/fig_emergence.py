@@ -14,6 +14,12 @@ from tdann import figures, naming, tables
 from tdann.provenance import step
 
 p = snakemake.params
+
+
+def _value(sel: pd.DataFrame, model: str, metric: str) -> float:
+    v = sel[(sel["model"] == model) & (sel["metric"] == metric)]["value"]
+    return float(v.iloc[0]) if len(v) else np.nan
+
 with step(snakemake, config_keys=["figures", "sweep", "analysis"]):
     verdicts = pd.read_csv(snakemake.input.verdicts)
     verdicts = verdicts[verdicts["index"] == "smoothness"]
@@ -29,10 +35,6 @@ with step(snakemake, config_keys=["figures", "sweep", "analysis"]):
         layer = p.analysis[key]
         sel = metrics[(metrics["stream"] == stream) & (metrics["layer"] == layer) & (metrics["stimset"] == stimset)]
 
-        def value(model, metric):
-            v = sel[(sel["model"] == model) & (sel["metric"] == metric)]["value"]
-            return float(v.iloc[0]) if len(v) else np.nan
-
         # (label, model of each seed, metric): the untrained controls, every alpha, the shuffled null of the top alpha
         sheets = ["retinotopic"] + ([positions] if positions != "retinotopic" else [])
         groups = [(f"untrained\n{sheet}", [naming.untrained_name(sheet, s) for s in seeds], prefix + "smoothness")
@@ -41,10 +43,10 @@ with step(snakemake, config_keys=["figures", "sweep", "analysis"]):
                    for a in alphas]
         groups.append((f"shuffled\n(α = {naming.format_alpha(max(alphas))})",
                        [naming.run_name(max(alphas), s) for s in seeds], prefix + "shuffled_smoothness"))
-        values = np.array([[value(m, metric) for m in models] for _, models, metric in groups])  # groups x seeds
+        values = np.array([[_value(sel, m, metric) for m in models] for _, models, metric in groups])  # groups x seeds
         learnt = np.array([[(stream, m) not in excluded for m in models] for _, models, _ in groups])
         xs = np.arange(len(groups))
-        for j, s in enumerate(seeds):
+        for j in range(len(seeds)):
             c = colours(j % 10)
             ax.plot(xs, values[:, j], "-", color=c, lw=0.6, alpha=0.5)
             ax.plot(xs[learnt[:, j]], values[learnt[:, j], j], "o", ms=5, color=c)

@@ -74,7 +74,7 @@ def pole_panel(ax, poles, versus, layer, model, signals):
     bars = [(model, s, SIGNAL_NAMES.get(s, s)) for s in signals]
     bars.append((poles["model"][poles["model"].str.startswith("untrained")].iloc[0], signals[0],
                  f"untrained,\n{SIGNAL_NAMES.get(signals[0], signals[0])}"))
-    for i, (m, signal, label) in enumerate(bars):
+    for i, (m, signal, _) in enumerate(bars):
         row = poles[(poles["model"] == m) & (poles["signal"] == signal) & (poles["layer"] == layer)].iloc[0]
         key = "frac_low_below"
         row = row.rename({"frac_low_below_ci_low": f"{key}_ci_low", "frac_low_below_ci_high": f"{key}_ci_high"})
@@ -163,7 +163,7 @@ with step(snakemake, config_keys=["figures", "screening"]):
                     show(fig.add_subplot(gs[row, 5 + 2 * k + m]), g["input"][j, 0], title, warn)
             row += 1
         ax = fig.add_subplot(gs[row, : cols // 2])
-        for j, unit in enumerate(f["units"][()]):
+        for unit in f["units"][()]:
             r = unit_row[int(unit)]
             curve = np.concatenate([scr["top_val"][r], scr["bottom_val"][r][::-1]])
             ax.plot(curve, "o-", ms=2, lw=0.8)

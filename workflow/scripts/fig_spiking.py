@@ -53,7 +53,7 @@ with step(snakemake, config_keys=["spiking", "figures"]):
     colours = plt.get_cmap("viridis")(np.linspace(0, 0.85, n_ch))
     for cond, ls in (("threshold only", "--"), ("with inhibition", "-")):
         sel = selectivity[selectivity["condition"] == cond]
-        for c, row in sel.iterrows():
+        for _, row in sel.iterrows():
             fr = [row[f"frac_{s:g}"] * row["total_spikes"] for s in speeds]
             ax.plot(speeds, fr, "o" + ls, color=colours[int(row["channel"])], ms=3,
                     label=f"ch {int(row['channel'])}" if cond == "with inhibition" else None)

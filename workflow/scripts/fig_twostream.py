@@ -23,7 +23,7 @@ with step(snakemake, config_keys=["twostream", "figures"]):
     for ax, (metric, title) in zip(axes, PANELS.items()):
         wide = table.pivot(index="seed", columns="species", values=metric)[species]
         x = np.arange(len(species))
-        for seed, row in wide.iterrows():  # one grey line per seed: presets pair by seed
+        for _, row in wide.iterrows():  # one grey line per seed: presets pair by seed
             ax.plot(x, row.to_numpy(float), "-", color="0.8", lw=0.8, zorder=1)
         ax.plot(np.tile(x, len(wide)), wide.to_numpy(float).ravel(), "o", color="0.35", ms=3.5, zorder=2,
                 label=f"one seed ({len(seeds)} seeds)")

@@ -8,6 +8,7 @@ import pandas as pd
 from tdann import bidirectional, screening
 from tdann.provenance import step
 
+
 def screened_units(path: Path, model: str):
     """The per-unit table of one screening file, every signal screened in it."""
     with h5py.File(path, "r") as f:

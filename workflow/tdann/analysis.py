@@ -13,7 +13,8 @@ Map convention: a grid map ``m`` of side ``G`` pixels over a square sheet of sid
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd

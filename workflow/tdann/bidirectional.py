@@ -147,7 +147,7 @@ def screening_poles(units: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
         if np.isfinite(auc).sum() >= 2:
             a_lo, a_hi = analysis.bootstrap_ci(auc, rng=rng)
             o_lo, o_hi = analysis.bootstrap_ci(other, rng=rng)
-            d_lo, d_hi = analysis.bootstrap_ci(auc - other, rng=rng)
+            d_lo, _ = analysis.bootstrap_ci(auc - other, rng=rng)
             row |= dict(axis_auc_mean=float(np.nanmean(auc)), axis_auc_ci_low=a_lo, axis_auc_ci_high=a_hi,
                         axis_auc_other_mean=float(np.nanmean(other)), axis_auc_other_ci_low=o_lo,
                         axis_auc_other_ci_high=o_hi, axis_specific=bool(np.isfinite(d_lo) and d_lo > 0))

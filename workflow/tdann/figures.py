@@ -19,10 +19,10 @@ import h5py
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from .metrics import spacing_resolved  # noqa: E402
+from .metrics import spacing_resolved
 
 
 def read_group(path: str | Path, group: str) -> dict[str, np.ndarray]:

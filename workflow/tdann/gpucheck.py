@@ -24,8 +24,9 @@ import math
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -65,12 +66,12 @@ class Shapes:
     swap_attempts: int
 
     @classmethod
-    def paper(cls, cuda: bool) -> "Shapes":
+    def paper(cls, cuda: bool) -> Shapes:
         return cls(1.0, 224, (16, 112), 256 if cuda else 8, 32 if cuda else 2, 65536, 500, 100_352, 640,
                    2048 if cuda else 64, 500)
 
     @classmethod
-    def tiny(cls) -> "Shapes":
+    def tiny(cls) -> Shapes:
         return cls(0.125, 64, (4, 32), 4, 2, 64, 60, 4096, 64, 8, 50)
 
 

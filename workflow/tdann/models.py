@@ -14,8 +14,8 @@ that small inputs (e.g. 64x64) still give usable feature maps (8x8 at layer2 bec
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import torch
 from torch import Tensor, nn
@@ -264,7 +264,7 @@ class FeatureTaps:
 
         return hook
 
-    def __enter__(self) -> "FeatureTaps":
+    def __enter__(self) -> FeatureTaps:
         self.outputs, self._pre = {}, {}
         self._handles = [_submodule(self.model, n).register_forward_hook(self._hook(n)) for n in self.layers]
         if self.signal == "preact":

@@ -13,7 +13,8 @@ above chance. numpy / scipy only: the metrics steps do not import torch.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy import optimize, special

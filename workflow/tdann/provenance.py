@@ -160,8 +160,8 @@ def make_record(rule: str, wildcards: Mapping, inputs: Mapping[str, Any], params
         "params": _plain(params),
         "config": _plain(config),
         "seeds": _plain(seeds),
-        "start": dt.datetime.fromtimestamp(start, dt.timezone.utc).isoformat(),
-        "end": dt.datetime.fromtimestamp(end, dt.timezone.utc).isoformat(),
+        "start": dt.datetime.fromtimestamp(start, dt.UTC).isoformat(),
+        "end": dt.datetime.fromtimestamp(end, dt.UTC).isoformat(),
         "wall_s": round(end - start, 3),
         **environment(),
     }
@@ -393,7 +393,7 @@ def step(smk: Any, config_keys: list[str] | None = None, seeds: Mapping[str, int
     Sets up logging to the rule's log file and the torch thread count, seeds RNGs, and on success writes a
     provenance record for every output. Yields a dict the script may fill with extra seeds under ``"seeds"``.
     """
-    logfile = list(smk.log)[0] if len(smk.log) else None
+    logfile = next(iter(smk.log)) if len(smk.log) else None
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if logfile:
         Path(logfile).parent.mkdir(parents=True, exist_ok=True)

@@ -23,8 +23,9 @@ A file that needs anything else is refused with an error that names it.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 

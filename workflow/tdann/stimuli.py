@@ -13,9 +13,8 @@ right and 90 deg points up. Grating *orientation* is the orientation of the bars
 
 from __future__ import annotations
 
-import itertools
-
 import functools
+import itertools
 import json
 import os
 import string

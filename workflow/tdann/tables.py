@@ -7,13 +7,15 @@ on the same positions.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from . import analysis, report
-from .naming import format_alpha, parse_model, run_name, untrained_name
 from .metrics import RINGACH_2002, probe_layer_of, spacing_resolved
+from .naming import format_alpha, parse_model, run_name, untrained_name
 
 # (stream, area, layer config key, stimset, metric prefix): the maps the results table is about
 MAPS = (
@@ -125,7 +127,9 @@ def _paired(model_vals: np.ndarray, ctrl: np.ndarray, rng: np.random.Generator) 
     ok = np.isfinite(diff)
     lo, hi = analysis.bootstrap_ci(diff[ok], rng=rng)
     test = analysis.paired_test(model_vals[ok], ctrl[ok]) if ok.sum() >= 2 else {}
-    sd = (lambda v: float(np.std(v[ok], ddof=1)) if ok.sum() > 1 else np.nan)
+
+    def sd(v: np.ndarray) -> float:
+        return float(np.std(v[ok], ddof=1)) if ok.sum() > 1 else np.nan
     return dict(model_mean=float(np.mean(model_vals[ok])) if ok.any() else np.nan, model_sd=sd(model_vals),
                 control_mean=float(np.mean(ctrl[ok])) if ok.any() else np.nan, control_sd=sd(ctrl),
                 diff_mean=float(np.mean(diff[ok])) if ok.any() else np.nan, diff_ci_low=lo, diff_ci_high=hi,
@@ -239,24 +243,19 @@ def comparisons(metrics: pd.DataFrame, tradeoff_table: pd.DataFrame, alphas: lis
     for stream in [s for s in ("ventral", "dorsal") if s in set(tradeoff_table["stream"])]:
         t = tradeoff_table[tradeoff_table["stream"] == stream]
         for quantity in [q for q in TASK if q in t.columns and t[q].notna().any()]:
-            def per_seed(alpha: float) -> np.ndarray:
-                sel = t[np.isclose(t["alpha"], alpha)].set_index("seed")[quantity]
-                return np.array([float(sel.get(s, np.nan)) for s in seeds])
+            zero = _per_seed(t, quantity, 0.0, seeds)
             for alpha in [a for a in alphas if a > 0]:
                 rows.append(dict(stream=stream, area="task", layer="", stimset="held-out", quantity=quantity,
-                                 alpha=alpha, control="alpha=0", **_paired(per_seed(alpha), per_seed(0.0), rng)))
+                                 alpha=alpha, control="alpha=0", **_paired(_per_seed(t, quantity, alpha, seeds), zero,
+                                                                           rng)))
     for stream, area, key, stimset, metric in TUNING:
         if stream not in set(metrics["stream"]):
             continue
         layer = analysis_cfg[key]
-
-        def value(model: str) -> float:  # a pinwheel density counts only where lambda could be measured
-            ok = not metric.endswith("pinwheel_density") or _value(
-                metrics, stream, model, layer, stimset, metric.split("_")[0] + "_lambda_fit_ok") == 1
-            return _value(metrics, stream, model, layer, stimset, metric) if ok else np.nan
-        zero = np.array([value(run_name(0, s)) for s in seeds])
+        where = (metrics, stream, layer, stimset, metric)
+        zero = np.array([_tuning_value(*where, run_name(0, s)) for s in seeds])
         for alpha in [a for a in alphas if a > 0]:
-            vals = np.array([value(run_name(alpha, s)) for s in seeds])
+            vals = np.array([_tuning_value(*where, run_name(alpha, s)) for s in seeds])
             rows.append(dict(stream=stream, area=area, layer=layer, stimset=stimset, quantity=metric, alpha=alpha,
                              control="alpha=0", **_paired(vals, zero, rng)))
     if not rows:
@@ -266,6 +265,19 @@ def comparisons(metrics: pd.DataFrame, tradeoff_table: pd.DataFrame, alphas: lis
     out.loc[out["n_seeds"] < 3, "change"] = "too few seeds"
     out.loc[out["n_seeds"] == 0, "change"] = "not measured"
     return out
+
+
+def _per_seed(table: pd.DataFrame, quantity: str, alpha: float, seeds: list[int]) -> np.ndarray:
+    """One trade-off quantity at one alpha, in the order of ``seeds`` (NaN where a seed is missing)."""
+    sel = table[np.isclose(table["alpha"], alpha)].set_index("seed")[quantity]
+    return np.array([float(sel.get(s, np.nan)) for s in seeds])
+
+
+def _tuning_value(metrics: pd.DataFrame, stream: str, layer: str, stimset: str, metric: str, model: str) -> float:
+    """A map metric of one model; a pinwheel density counts only where lambda could be measured."""
+    ok = not metric.endswith("pinwheel_density") or _value(
+        metrics, stream, model, layer, stimset, metric.split("_")[0] + "_lambda_fit_ok") == 1
+    return _value(metrics, stream, model, layer, stimset, metric) if ok else np.nan
 
 
 def pinwheels(metrics: pd.DataFrame, alphas: list[float], seeds: list[int], positions: str,
@@ -358,7 +370,7 @@ def published(metrics: pd.DataFrame, models: dict[str, dict], controls: dict[str
     rows = []
     for model, info in models.items():
         for who, mid in (("published", model), ("untrained_control", controls[model])):
-            val = lambda layer, stimset, metric: _value(metrics, "ventral", mid, layer, stimset, metric)  # noqa: E731
+            val = functools.partial(_value, metrics, "ventral", mid)
             resolved = spacing_resolved(val(v1, "gratings", "ori_lambda_fit_ok"), val(v1, "gratings", "ori_lambda_mm"),
                                         val(v1, "gratings", "grid_spacing_mm"), val(v1, "gratings", "ori_area_lambda2"))
             quantities = [
@@ -562,7 +574,7 @@ def objectives(metrics: pd.DataFrame, evals: pd.DataFrame, alphas: list[float], 
     table = pd.DataFrame(rows)
     if table.empty:
         return table
-    for (stream, area), g in table.groupby(["stream", "area"]):
+    for _, g in table.groupby(["stream", "area"]):
         for other, og in g.groupby("objective"):
             og = og.sort_values("task_cost")
             x, y = og["task_cost"].to_numpy(float), og["smoothness"].to_numpy(float)

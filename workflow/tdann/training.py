@@ -37,10 +37,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import h5py
 import numpy as np
@@ -50,8 +51,8 @@ import torch.distributed as dist
 import torch.distributed.nn.functional as dist_nn
 from torch import Tensor, nn
 
-from .chance import chance_levels  # noqa: F401  (re-exported: training.chance_levels)
 from . import augment, losses, models, positions
+from .chance import chance_levels
 from .progress import Progress
 from .runtime import resolve_device
 
@@ -170,7 +171,7 @@ class TrainConfig:
         self.validate()
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "TrainConfig":
+    def from_dict(cls, d: Mapping[str, Any]) -> TrainConfig:
         """Build from a plain dict (config file); unknown keys raise :class:`TrainConfigError` naming them."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
@@ -180,7 +181,7 @@ class TrainConfig:
 
     @classmethod
     def from_stream(cls, stream: str, cfg: Mapping[str, Any], stage: str, alpha: float, seed: int,
-                    device: str = "auto", threads: int = 1) -> "TrainConfig":
+                    device: str = "auto", threads: int = 1) -> TrainConfig:
         """The run of one stage (``pretrain`` or ``train``) of a stream as the workflow config gives it
         (``streams.<stream>``, validated against the schema, which holds the defaults): the schedule's steps and
         batch, the learning rate scaled from ``lr_per_256``, each layer's alpha = ``alpha`` x its ``alpha_scale``,
@@ -507,7 +508,7 @@ def _check_units(layer: str, features: Tensor, sl: nn.Module, sheets_path: str |
         )
 
 
-def save_weights(model: nn.Module, path: str | Path, cfg: "TrainConfig | None" = None) -> Path:
+def save_weights(model: nn.Module, path: str | Path, cfg: TrainConfig | None = None) -> Path:
     """Write the encoder's plain state dict atomically (:func:`tdann.models.save_weights`), with its architecture
     from ``cfg`` (the default resnet18 at width 1 without one)."""
     if cfg is None:
@@ -617,7 +618,7 @@ class _StopFlag:
     def _handle(self, signum: int, frame: Any) -> None:
         self.requested = True
 
-    def __enter__(self) -> "_StopFlag":
+    def __enter__(self) -> _StopFlag:
         if threading.current_thread() is threading.main_thread():
             self._old = signal.signal(signal.SIGTERM, self._handle)
             self._installed = True

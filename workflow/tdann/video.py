@@ -653,9 +653,7 @@ def decode_clips(
                             info = a
                         elif kind == "clip":
                             writer.append(len(kept), a, b)
-                        elif kind == "bad":
-                            reason = a
-                        elif kind == "lost" and not _forgivable(info, writer.n - start):
+                        elif kind == "bad" or (kind == "lost" and not _forgivable(info, writer.n - start)):
                             reason = a
                 if reason is not None:
                     writer.rollback(start)
