@@ -53,7 +53,9 @@ report: env  ## the HTML report of the last run (with the settings sweep when it
 docs-figures: env  ## copy small PNGs of the current figures into docs/ for the README
 	$(PY) -m tdann.figures --docs results/figures docs/figures
 
-lint: env
+lint: env  ## ruff (lint + import order), mypy (the library), snakemake --lint, snakefmt; the tests run them too
+	$(VENV)/bin/ruff check workflow tests
+	$(VENV)/bin/mypy
 	$(SNAKEMAKE) --lint
 	$(VENV)/bin/snakefmt --check .
 

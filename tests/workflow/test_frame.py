@@ -199,6 +199,19 @@ def test_snakefmt_check_is_clean():
     assert out.returncode == 0, out.stderr
 
 
+def test_ruff_is_clean():
+    """Lint and import order of the library, scripts and tests (rules in pyproject.toml)."""
+    out = subprocess.run([str(BIN / "ruff"), "check", "--no-cache", "workflow", "tests"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr
+
+
+def test_mypy_is_clean():
+    """Type check of the library (settings in pyproject.toml)."""
+    out = subprocess.run([str(BIN / "mypy"), "--no-incremental"], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr
+
+
 def test_conda_env_matches_pip_lock():
     lock = {}
     for line in (ROOT / "envs/requirements.txt").read_text().splitlines():

@@ -735,7 +735,7 @@ def _cluster_centroids(x: np.ndarray, thr_mm: float, gen: np.random.Generator, n
             inertia = float((dist**2).sum())
             if inertia < best_inertia:
                 best, best_inertia = cents[np.unique(labels)], inertia
-        if best_inertia <= target:
+        if best is not None and best_inertia <= target:
             return best
     return x.copy()
 

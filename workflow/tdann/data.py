@@ -25,7 +25,7 @@ import urllib.request
 import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any, cast
 
 import h5py
 import numpy as np
@@ -294,7 +294,7 @@ def _write_packaged(dest: Path) -> list[tuple[Path, str]]:
     for side, img in (("left", left), ("right", right)):
         _save_png(img, dest / "images" / f"motorcycle_{side}.png")
         written.append((dest / "images" / f"motorcycle_{side}.png", "skimage.data.stereo_motorcycle"))
-    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as fh:
+    with cast(IO[bytes], matplotlib.cbook.get_sample_data("grace_hopper.jpg")) as fh:
         _save_png(np.asarray(Image.open(fh).convert("RGB")), dest / "images" / "grace_hopper.png")
     written.append((dest / "images" / "grace_hopper.png", "matplotlib sample_data grace_hopper.jpg"))
     lfw = skimage.data.lfw_subset()
@@ -417,7 +417,7 @@ def _random_crops(path: Path, n: int, size: int, rng: np.random.Generator) -> np
     for k in range(n):
         side = max(1, int(round(rng.uniform(0.3, 1.0) * min(w, h))))
         x0, y0 = int(rng.integers(0, w - side + 1)), int(rng.integers(0, h - side + 1))
-        out[k] = np.asarray(img.resize((size, size), Image.BILINEAR, box=(x0, y0, x0 + side, y0 + side)))
+        out[k] = np.asarray(img.resize((size, size), Image.Resampling.BILINEAR, box=(x0, y0, x0 + side, y0 + side)))
     return out
 
 
@@ -633,7 +633,7 @@ def store_batches(path: str | Path, batch: int, size: int, clip_len: int = 1) ->
             yield start, _as_model_input(ds[start:start + batch], size, clip_len)
 
 
-def store_items(path: str | Path, indices: Sequence[int], size: int | None = None, clip_len: int | None = None) -> np.ndarray:
+def store_items(path: str | Path, indices: Sequence[int] | np.ndarray, size: int | None = None, clip_len: int | None = None) -> np.ndarray:
     """Items ``indices`` of a store as float32 [0, 1] channel-first arrays (for figures); native size by default."""
     with h5py.File(path, "r") as f:
         ds = _store_dataset(f, Path(path))

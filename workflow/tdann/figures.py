@@ -159,7 +159,7 @@ def map_panels(fig: plt.Figure, pref_axes: Sequence[plt.Axes], strength_axes: Se
         im = angle_map(ax, g[prefix + "map"], period, sheet_size, cmap, pins, title=f"{head}\n{grid_txt}; {extra}")
         cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
         cb.set_label(f"{kind} (deg)")
-        cb.set_ticks(np.linspace(0, period, 5))
+        cb.set_ticks(np.linspace(0, period, 5).tolist())
         sim = strength_map(sax, g[prefix + "map"], sheet_size, title=f"{label}: tuning strength |z|")
         fig.colorbar(sim, ax=sax, fraction=0.046, pad=0.03).set_label("|z| / max")
 
@@ -266,8 +266,8 @@ def copy_docs(src: Path, dst: Path, width: int = 1400) -> list[Path]:
         target = dst / png.name
         with Image.open(png) as img:
             if img.width > width:
-                img = img.resize((width, round(img.height * width / img.width)), Image.Resampling.LANCZOS)
-                img.save(target, optimize=True)
+                small = img.resize((width, round(img.height * width / img.width)), Image.Resampling.LANCZOS)
+                small.save(target, optimize=True)
             else:
                 shutil.copyfile(png, target)
         written.append(target)

@@ -19,6 +19,7 @@ import argparse
 import sys
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -59,7 +60,7 @@ def _write_video(path: Path, frames, fmt: str, codec: str, width: int, height: i
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), mode="w", format=fmt) as container:
-        stream = container.add_stream(codec, rate=Fraction(fps))
+        stream: Any = container.add_stream(codec, rate=Fraction(fps))  # a VideoStream
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         if codec == "libx264":
             stream.codec_context.options = {"threads": "1"}

@@ -26,7 +26,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -44,7 +44,7 @@ DORSAL_SHEETS = {"layer1": (2.387, 0.047), "layer2": (34.351, 2.7), "layer3.0": 
 RF_OVERLAP = {"layer1": 0.1, "layer2": 0.2, "layer3": 0.4, "layer4": 0.8}
 ALPHA = 0.25  # the published main model
 #: the paper run (config/paper.yaml): steps x batch per training, trainings (stage 1 + 7 alphas x 5 seeds), SwapOpt
-PAPER = {"ventral": {"steps": 500_000, "batch": 512, "trainings": 36},
+PAPER: dict[str, Any] = {"ventral": {"steps": 500_000, "batch": 512, "trainings": 36},
          "dorsal": {"steps": 200_000, "batch": 256, "trainings": 36},
          "swapopt_attempts_per_layer": 50_000_000, "swapopt_layers": 16}
 
@@ -113,7 +113,10 @@ def timed(step: Callable[[bool], None], steps: int, device: torch.device) -> dic
     return {"s_per_step": statistics.median(times[False]), "s_per_step_sl": statistics.median(times[True])}
 
 
-def _prepare(model: torch.nn.Module, x: torch.Tensor, channels_last: bool) -> tuple[torch.nn.Module, torch.Tensor]:
+_M = TypeVar("_M", bound=torch.nn.Module)
+
+
+def _prepare(model: _M, x: torch.Tensor, channels_last: bool) -> tuple[_M, torch.Tensor]:
     if channels_last:
         fmt = memory_format("resnet18" if x.ndim == 4 else "r3d_18")
         return model.to(memory_format=fmt), x.contiguous(memory_format=fmt)
@@ -176,7 +179,7 @@ def check_dorsal(s: Shapes, device: torch.device, steps: int, amp: str, channels
     x_k = x_q.flip(-1).contiguous(memory_format=memory_format("r3d_18")) if channels_last else x_q.flip(-1)
     moco = MoCo(encoder, dim=128, K=s.moco_k, m=0.999, T=0.2).to(device)
     if compile_:
-        moco.encoder_q.embed = torch.compile(moco.encoder_q.embed)  # type: ignore[method-assign]
+        moco.encoder_q.embed = torch.compile(moco.encoder_q.embed)
     opt = torch.optim.SGD([p for p in moco.parameters() if p.requires_grad], lr=0.03, momentum=0.9)
     gen = torch.Generator(device=device).manual_seed(0)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import math
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -85,6 +86,10 @@ class SpatialLoss(nn.Module):
     r comes from the (B, B) Gram matrix. ``Dn`` is a constant per neighbourhood: it is cached, lazily, until the
     cache holds ``cache_mb`` megabytes; neighbourhoods beyond that are recomputed when sampled.
     """
+
+    positions: Tensor
+    neighborhoods: Tensor
+    tri: Tensor
 
     def __init__(
         self,
@@ -244,7 +249,7 @@ def topo_loss(weight: Tensor, factor: float = 3.0) -> Tensor:
     return 1 - F.cosine_similarity(grid[0].flatten(1).T, up[0].flatten(1).T, dim=-1).mean()
 
 
-def output_conv(block: nn.Module) -> nn.Module:
+def output_conv(block: nn.Module) -> nn.Conv2d | nn.Conv3d:
     """The convolution whose output channels are the block's output channels: the last conv of the residual
     branch (``conv2`` of a basic block; the shortcut's 1x1 conv does not count)."""
     convs = [m for name, m in block.named_modules() if isinstance(m, (nn.Conv2d, nn.Conv3d))
@@ -275,6 +280,10 @@ class TopoWeightLoss(nn.Module):
 
 
 # --------------------------------------------------------------------------------------------- SimCLR
+
+
+#: a spatial loss of one tapped layer, as training uses it: ``sample(generator)``, ``loss_at(features, idx)``
+SheetLoss = SpatialLoss | TopoWeightLoss
 
 
 class ProjectionHead(nn.Module):
@@ -338,6 +347,11 @@ class MoCo(nn.Module):
     the queue, so K need not be a multiple of the batch size (a batch larger than K is an error).
     """
 
+    queue: Tensor
+    queue_ptr: Tensor
+    encoder_q: Any  # a tdann.models encoder: embed(x), embed_dim
+    encoder_k: Any
+
     def __init__(
         self,
         encoder_q: nn.Module,
@@ -358,7 +372,7 @@ class MoCo(nn.Module):
             raise ValueError(f"MoCo needs K >= 1, 0 <= m <= 1, T > 0, bn_splits >= 1; got {K}, {m}, {T}, {bn_splits}")
         self.K, self.m, self.T, self.bn_splits = int(K), float(m), float(T), int(bn_splits)
         self.batch_negatives = bool(batch_negatives)
-        e = encoder_q.embed_dim
+        e = cast(int, encoder_q.embed_dim)
         self.encoder_q = encoder_q
         self.head_q: nn.Module = ProjectionHead(e, e, dim, batch_norm=head_bn) if mlp else nn.Linear(e, dim)
         self.encoder_k = copy.deepcopy(encoder_q) if encoder_k is None else encoder_k

@@ -109,7 +109,7 @@ def _smoothness(positions: np.ndarray, values: np.ndarray, period: float | None,
     if not cfg.get("smooth_here", True):  # a layer no table or figure reads: the spread only (cheap)
         sel = analysis._select_top(values, weights, float(cfg["top_frac"]))
         return {f"{prefix}spread": analysis._spread(values[sel], period)}, {}
-    kw = dict(weights=weights, top_frac=float(cfg["top_frac"]), bins=geo.bins,
+    kw: dict[str, Any] = dict(weights=weights, top_frac=float(cfg["top_frac"]), bins=geo.bins,
               n_samples=int(cfg["smoothness_samples"]), sample_size=int(cfg["smoothness_sample_size"]))
     real = analysis.smoothness(positions, values, period, rng=rng, **kw)
     n_shuffles = int(cfg["n_shuffles"])

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -88,7 +89,7 @@ class ResNet(nn.Module):
         self.layer4 = _stage(BasicBlock, c[2], c[3], stride=2)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(c[3], num_classes)
-        self.embed_dim = c[3]
+        self.embed_dim: int = c[3]
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -160,7 +161,7 @@ class VideoResNet(nn.Module):
         self.layer4 = _stage(BasicBlock3d, c[2], c[3], stride=2)
         self.avgpool = nn.AdaptiveAvgPool3d((1, 1, 1))
         self.fc = nn.Linear(c[3], num_classes)
-        self.embed_dim = c[3]
+        self.embed_dim: int = c[3]
         for m in self.modules():
             if isinstance(m, nn.Conv3d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -186,7 +187,11 @@ def _stage(block: type[nn.Module], inplanes: int, planes: int, stride: int) -> n
     return nn.Sequential(block(inplanes, planes, stride), block(planes, planes, 1))
 
 
-def build_model(arch: str, width: float = 1.0, stem: str = "standard", num_classes: int = 1000) -> nn.Module:
+#: what build_model returns: a ResNet or VideoResNet, each with ``embed(x)`` and ``embed_dim``
+Encoder = ResNet | VideoResNet
+
+
+def build_model(arch: str, width: float = 1.0, stem: str = "standard", num_classes: int = 1000) -> Encoder:
     """Build ``resnet18`` (2D, ventral) or ``r3d_18`` (3D, dorsal) at the given channel ``width`` and ``stem``."""
     if arch == "resnet18":
         return ResNet(width, stem, num_classes)
@@ -268,7 +273,7 @@ class FeatureTaps:
         self.outputs, self._pre = {}, {}
         self._handles = [_submodule(self.model, n).register_forward_hook(self._hook(n)) for n in self.layers]
         if self.signal == "preact":
-            self._handles += [_submodule(self.model, n).relu.register_forward_pre_hook(self._pre_hook(n))
+            self._handles += [_submodule(self.model, f"{n}.relu").register_forward_pre_hook(self._pre_hook(n))
                               for n in self.layers]
         return self
 
@@ -358,7 +363,7 @@ def save_weights(model: nn.Module, path: str | Path, arch: str, width: float = 1
         raise ValueError(f"save_weights: arch {arch!r} / stem {stem!r} not in {ARCHS} / {STEMS}")
     model = getattr(model, "module", model)  # DistributedDataParallel
     source = model.state_dict()
-    state = type(source)((k, v.detach().cpu().contiguous().clone()) for k, v in source.items())  # channels_last too
+    state: Any = type(source)((k, v.detach().cpu().contiguous().clone()) for k, v in source.items())  # channels_last too
     meta = dict(getattr(source, "_metadata", {}) or {})
     root = dict(meta.get("", {}))
     root["tdann"] = {"format": WEIGHTS_FORMAT, "arch": arch, "width": float(width), "stem": stem,
@@ -388,7 +393,7 @@ def weights_info(path: str | Path) -> dict | None:
     return _info(_read_state(Path(path)))
 
 
-def load(path: str | Path) -> nn.Module:
+def load(path: str | Path) -> Encoder:
     """Rebuild the network a weights file describes and load it (no sidecar, no config)::
 
         model = tdann.models.load("results/models/ventral/a2.5_s0/weights.pt")
@@ -407,7 +412,7 @@ def load(path: str | Path) -> nn.Module:
 
 def load_weights(
     path: str | Path, arch: str, width: float = 1.0, stem: str = "standard", num_classes: int | None = None
-) -> nn.Module:
+) -> Encoder:
     """Build the model and load a state dict saved with ``torch.save(model.state_dict(), path)``.
 
     Also accepts a dict holding the state dict under ``"model"`` or ``"state_dict"`` (training checkpoints) and
@@ -418,7 +423,7 @@ def load_weights(
     return _load_state(path, _read_state(path), arch, width, stem, num_classes)
 
 
-def _load_state(path: Path, state, arch: str, width: float, stem: str, num_classes: int | None) -> nn.Module:
+def _load_state(path: Path, state, arch: str, width: float, stem: str, num_classes: int | None) -> Encoder:
     """:func:`load_weights` on a state already read from ``path`` (named in every error)."""
     info = _info(state)
     if info is not None and (info.get("arch"), float(info.get("width", width)), info.get("stem")) != (

@@ -37,7 +37,7 @@ class LayerSheet:
     """
 
     name: str
-    shape: tuple[int, int, int]
+    shape: tuple[int, ...]
     positions: np.ndarray
     sheet_size: float
     neighborhood_width: float
@@ -212,7 +212,7 @@ def init_sheets(
         rng = np.random.default_rng([int(seed), i])
         shape = tuple(int(s) for s in shapes[layer])
         pos = retinotopic_positions(shape, float(spec["sheet_size"]), float(spec["rf_overlap"]), jitter_sigma, rng,
-                                    spec.get("layout", layout))
+                                    str(spec.get("layout", layout)))
         lo, hi = int(spec.get("min_units", min_units)), int(spec.get("max_units", max_units))
         nbs = make_neighborhoods(pos, float(spec["neighborhood_width"]), n_windows, rng, lo, hi, name=layer)
         sheets[layer] = LayerSheet(

@@ -60,8 +60,9 @@ class Progress:
         if self._bar is not None:
             self._bar.update(n)
             return
-        if self.milestones and self._next <= self.milestones and self.n * self.milestones >= self._next * self.total:
-            while self._next <= self.milestones and self.n * self.milestones >= self._next * self.total:
+        total = self.total or 0  # milestones are 0 without a total
+        if self.milestones and self._next <= self.milestones and self.n * self.milestones >= self._next * total:
+            while self._next <= self.milestones and self.n * self.milestones >= self._next * total:
                 self._next += 1  # one line however many milestones one update passes
             self._log_line()
 
@@ -73,10 +74,11 @@ class Progress:
     def _log_line(self) -> None:
         elapsed = time.perf_counter() - self._t0
         rate = (self.n - self._initial) / elapsed if elapsed > 0 else float("nan")
-        eta = (self.total - self.n) / rate if rate > 0 else float("nan")  # nan > 0 is False
+        total = self.total or 0  # lines are logged only where there is a total
+        eta = (total - self.n) / rate if rate > 0 else float("nan")  # nan > 0 is False
         extra = "".join(f", {k} {v}" for k, v in self._postfix.items())
         log.info("%s: %d/%d %s (%d%%), %.1f s, %.3g %s/s, eta %.0f s%s", self.desc, self.n, self.total, self.unit,
-                 round(100 * self.n / self.total), elapsed, rate, self.unit, eta, extra)
+                 round(100 * self.n / total), elapsed, rate, self.unit, eta, extra)
 
     def close(self) -> None:
         if self._bar is not None:

@@ -85,7 +85,7 @@ def _git(*args: str) -> str | None:
 
 def environment() -> dict[str, Any]:
     """Code version, package versions, host and device of this process."""
-    versions = {"python": platform.python_version()}
+    versions: dict[str, str | None] = {"python": platform.python_version()}
     for name in ("torch", "torchvision", "numpy", "decord", "h5py", "snakemake"):
         mod = sys.modules.get(name)
         version = getattr(mod, "__version__", None) if mod else None

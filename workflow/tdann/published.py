@@ -143,8 +143,10 @@ def load_trunk(path: str | Path):
             raise PublishedFormatError(f"{path}: {key!r} has shape {tuple(state[key].shape)}, "
                                        f"resnet18 expects {tuple(value.shape)}")
     with torch.no_grad():
-        model.fc.weight.zero_()
-        model.fc.bias.zero_()
+        fc = model.get_submodule("fc")
+        assert isinstance(fc, torch.nn.Linear)
+        fc.weight.zero_()
+        fc.bias.zero_()
     model.load_state_dict(state, strict=False)
     return model
 

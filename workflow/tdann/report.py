@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,7 +109,7 @@ def download_link(path: str | Path) -> str:
     return f'<a download="{html.escape(path.name)}" href="data:{mime};base64,{data}">{html.escape(path.name)}</a>'
 
 
-def page(title: str, sections: list[Section], intro_html: str = "", downloads: list[str | Path] = ()) -> str:
+def page(title: str, sections: list[Section], intro_html: str = "", downloads: Sequence[str | Path] = ()) -> str:
     """A self-contained HTML page: title, intro (already HTML), sections, and the downloadable source files."""
     body = [f"<h1>{html.escape(title)}</h1>", intro_html]
     for s in sections:

@@ -23,7 +23,7 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import h5py
 import numpy as np
@@ -33,7 +33,7 @@ from torch import nn
 
 from tdann.bidirectional import axis_separation, pole_bootstrap
 from tdann.h5io import load_responses, write_dataset  # noqa: F401 (load_responses: part of this API)
-from tdann.models import FeatureTaps
+from tdann.models import Encoder, FeatureTaps
 from tdann.progress import Progress
 
 Batch = tuple[int, Any]  # (index of the first input in the store, float array (B, 3, [T,] H, W) in [0, 1])
@@ -120,7 +120,7 @@ def _eval_mode(model: nn.Module) -> Iterator[nn.Module]:
         model.train(was_training)
 
 
-def _batches_with_bar(batches: Iterable[Batch], total: int | None, progress: bool, desc: str) -> Iterator[Batch]:
+def _batches_with_bar(batches: Iterable[Batch], total: int | None, progress: bool | None, desc: str) -> Iterator[Batch]:
     """Pass the (start, batch) pairs through, counting inputs into the step's log (:mod:`tdann.progress`)."""
     with Progress(total, desc, "input", enabled=progress) as bar:
         for start, batch in batches:
@@ -261,7 +261,7 @@ class StreamingTopK:
             vals, ids = torch.cat([old_vals, vals], dim=1), torch.cat([old_ids, ids], dim=1)
         best, pos = vals.topk(min(self.k, vals.shape[1]), dim=1, largest=largest, sorted=True)
         best_ids = ids.gather(1, pos)
-        if units is None:
+        if kept is None or units is None:
             return best, best_ids
         kept[0][units], kept[1][units] = best, best_ids
         return kept
@@ -388,6 +388,7 @@ class RunningStats:
         keep = rows.size - 1 - last
         rows_t = torch.as_tensor(rows[keep], device=values.device)
         slots_t = torch.as_tensor(slots[keep], device=values.device)
+        assert self._sample is not None  # allocated by update() before the first sample
         self._sample[slots_t] = values[rows_t].to(torch.float32)
 
     def result(self) -> dict[str, np.ndarray]:
@@ -410,6 +411,7 @@ class RunningStats:
             out.update(q05=nan, q50=nan.copy(), q95=nan.copy(), gini=nan.copy())
             return out
         # one sort serves both the quantiles (numpy's "linear" rule) and the Gini coefficient
+        assert self._sample is not None  # m > 0: update() has run
         ordered = np.sort(self._sample[:m].cpu().numpy(), axis=0).astype(np.float64)
         for q, key in ((0.05, "q05"), (0.5, "q50"), (0.95, "q95")):
             pos = q * (m - 1)
@@ -623,7 +625,7 @@ def distinct_sources(indices: np.ndarray, sources: np.ndarray, n: int) -> np.nda
 
 
 @torch.no_grad()
-def embed_inputs(model: nn.Module, inputs: np.ndarray, device: str | torch.device = "cpu",
+def embed_inputs(model: Encoder, inputs: np.ndarray, device: str | torch.device = "cpu",
                  transform: Callable | None = None, batch: int = 64) -> np.ndarray:
     """The network's own penultimate features (``model.embed``: pooled last block) of ``inputs`` (N, 3, [T,] H, W)
     in [0, 1], as float32 (N, d)."""
@@ -634,7 +636,7 @@ def embed_inputs(model: nn.Module, inputs: np.ndarray, device: str | torch.devic
     return np.concatenate(out)
 
 
-def add_semantic_axes(path: str | Path, model: nn.Module, read_items: Callable[[np.ndarray], np.ndarray],
+def add_semantic_axes(path: str | Path, model: Encoder, read_items: Callable[[np.ndarray], np.ndarray],
                       device: str | torch.device = "cpu", transform: Callable | None = None, batch: int = 64,
                       seed: int = 0, groups: np.ndarray | None = None) -> None:
     """Write ``axis_auc``, ``axis_auc_other`` and ``axis_pairs`` (:func:`axis_separation`) into every layer of the
@@ -703,7 +705,7 @@ def _pink_spectrum(shape: tuple[int, ...]) -> torch.Tensor:
     """1/|f| magnitude (C, [T,] H, W//2+1) with DC = 0: the average natural-image spectrum."""
     spatial = shape[1:]
     grids = [torch.fft.fftfreq(n) for n in spatial[:-1]] + [torch.fft.rfftfreq(spatial[-1])]
-    f = torch.sqrt(sum(g.square() for g in torch.meshgrid(*grids, indexing="ij")))
+    f = torch.sqrt(cast(torch.Tensor, sum(g.square() for g in torch.meshgrid(*grids, indexing="ij"))))
     mag = 1.0 / f.clamp(min=1.0 / max(spatial))
     mag[(0,) * mag.dim()] = 0.0
     return mag.expand(shape[0], *mag.shape).clone()
@@ -752,7 +754,7 @@ def _project(x: torch.Tensor, norm: float | None) -> torch.Tensor:
 
 def _total_variation(x: torch.Tensor) -> torch.Tensor:
     """Mean absolute difference of neighbours along H, W (and T for clips) of (C, [T,] H, W)."""
-    return sum(x.diff(dim=d).abs().mean() for d in range(1, x.dim()))
+    return cast(torch.Tensor, sum(x.diff(dim=d).abs().mean() for d in range(1, x.dim())))
 
 
 def _augment(x: torch.Tensor, batch: int, jitter: int, noise_std: float, gen: torch.Generator) -> torch.Tensor:
@@ -786,7 +788,7 @@ def synthesize(
     """
     if (unit is None) == (channel is None):
         raise ValueError("synthesize needs exactly one of unit (flat index) or channel")
-    by, target = ("unit", unit) if unit is not None else ("channel", channel)
+    by, target = ("unit", unit) if unit is not None else ("channel", int(channel))  # type: ignore[arg-type]
     return synthesize_many(model, layer, [target], [seed], by=by, **options)[0]
 
 

@@ -203,6 +203,12 @@ class SpeedChannels(nn.Module):
         backend: "norse" (``LIFBoxCell``) or "torch" (``lif_box_step``); same update.
     """
 
+    tau_mem_inv: torch.Tensor
+    v_th: torch.Tensor
+    kernel: torch.Tensor
+    pool: torch.Tensor
+    inhib: torch.Tensor
+
     def __init__(
         self,
         n_channels: int,

@@ -193,7 +193,8 @@ def drifting_gratings(
     n_ph = _check_count(phases, "phases")
     x, y = _image_coords(size)
     t = np.arange(frames, dtype=np.float64)[:, None, None]
-    clips, rows = [], []
+    clips: list[np.ndarray] = []
+    rows: list[dict[str, Any]] = []
     for direction in np.arange(n_dir) * 360.0 / n_dir:
         dx, dy = _unit(direction)
         proj = (x * dx + y * dy)[None]
@@ -314,7 +315,8 @@ def random_dots(
     if lifetime is not None:
         lifetime = _check_count(lifetime, "lifetime")
     n_dots = max(1, int(round(density * size * size)))
-    clips, rows = [], []
+    clips: list[np.ndarray] = []
+    rows: list[dict[str, Any]] = []
     n_rep = _check_count(repeats, "repeats")
     for direction in np.arange(n_dir) * 360.0 / n_dir:
         for coherence, speed, rep in itertools.product(coh_list, speed_list, range(n_rep)):

@@ -420,9 +420,9 @@ def swapopt(
             coords.append(sites_t.index_select(0, torch.from_numpy(site_of_unit[u]).to(device)))
         pairs = torch.from_numpy(np.stack([w.pairs for w in batch], axis=1)).to(device)
         slot, accepted, before, after = swap_windows(corrs, coords, pairs, workspace)
-        slot = slot.cpu().numpy()
+        slot_np = slot.cpu().numpy()
         for i, u in enumerate(units):
-            new_sites = site_of_unit[u][slot[i, :len(u)]]
+            new_sites = site_of_unit[u][slot_np[i, :len(u)]]
             site_of_unit[u] = new_sites
             unit_on_site[new_sites] = u
         records["index"] += [w.index for w in batch]

@@ -35,7 +35,7 @@ _DEFAULTS = {"v1_layer": "layer2.0", "vtc_layer": "layer4.1", "mt_layer": "layer
              "probe_layer": {"ventral": "layer4.1", "dorsal": "layer3.1"}}  # the schema's defaults
 
 
-def _probe_values(metrics: pd.DataFrame, stream: str, model: str, layer: str) -> dict[str, float]:
+def _probe_values(metrics: pd.DataFrame, stream: str, model: str, layer: str | None) -> dict[str, float]:
     """``probe_<stimset>`` accuracy, ``_ci_lo``, ``_ci_hi`` and ``_chance`` of one model (NaN if not measured)."""
     out = {}
     for stimset in PROBES.get(stream, ()):
@@ -113,7 +113,7 @@ def tradeoff(metrics: pd.DataFrame, evals: pd.DataFrame, analysis_cfg: dict | No
     return pd.DataFrame(rows).sort_values(["stream", "alpha", "seed"]).reset_index(drop=True)
 
 
-def _value(metrics: pd.DataFrame, stream: str, model: str, layer: str, stimset: str, metric: str) -> float:
+def _value(metrics: pd.DataFrame, stream: str, model: str, layer: str | None, stimset: str, metric: str) -> float:
     sel = metrics[(metrics["stream"] == stream) & (metrics["model"] == model) & (metrics["layer"] == layer)
                   & (metrics["stimset"] == stimset) & (metrics["metric"] == metric)]
     return float(sel["value"].iloc[0]) if len(sel) else np.nan
@@ -302,7 +302,7 @@ def pinwheels(metrics: pd.DataFrame, alphas: list[float], seeds: list[int], posi
             continue
         layer, prefix = analysis_cfg[key], metric.split("_")[0] + "_"
         for group, models in groups:
-            got = [(_value(metrics, stream, m, layer, stimset, prefix + "pinwheels"),
+            found = [(_value(metrics, stream, m, layer, stimset, prefix + "pinwheels"),
                     _value(metrics, stream, m, layer, stimset, prefix + "area_lambda2"),
                     spacing_resolved(_value(metrics, stream, m, layer, stimset, prefix + "lambda_fit_ok"),
                                      _value(metrics, stream, m, layer, stimset, prefix + "lambda_mm"),
@@ -310,7 +310,7 @@ def pinwheels(metrics: pd.DataFrame, alphas: list[float], seeds: list[int], posi
                                      _value(metrics, stream, m, layer, stimset, prefix + "area_lambda2")))
                    for m in models]
             learnt = [(stream, m) not in exclude for m in models]
-            got = np.array([(n, a) for (n, a, ok), keep in zip(got, learnt)
+            got = np.array([(n, a) for (n, a, ok), keep in zip(found, learnt)
                             if keep and ok and np.isfinite(n) and a > 0]).reshape(-1, 2)
             count, area_l2 = float(got[:, 0].sum()), float(got[:, 1].sum())
             density = count / area_l2 if area_l2 > 0 else np.nan
@@ -544,7 +544,7 @@ def objectives(metrics: pd.DataFrame, evals: pd.DataFrame, alphas: list[float], 
         base_loss = ev[ev["alpha"] == 0].set_index("seed")["task_loss"]
         em = emergence(sub, [a for a in alphas if a > 0] + [0.0], seeds, "retinotopic", analysis_cfg)
         for area, key, stimset, prefix in {(a, k, s, p) for st, a, k, s, p in MAPS if st == stream}:
-            layer = analysis_cfg.get(key, _DEFAULTS.get(key))
+            layer = str(analysis_cfg.get(key, _DEFAULTS.get(key)))
             for alpha in sorted(alphas):
                 vals = np.array([_value(sub, stream, run_name(alpha, s), layer, stimset, prefix + "smoothness")
                                  for s in seeds])

@@ -452,7 +452,7 @@ def _views(cfg: TrainConfig, batch: Tensor, generator: torch.Generator) -> tuple
 class _SimCLRNet(nn.Module):
     """Encoder plus projection head: ``forward(x) = head(encoder.embed(x))`` (one module so DDP can wrap it)."""
 
-    def __init__(self, encoder: nn.Module, head: nn.Module) -> None:
+    def __init__(self, encoder: models.Encoder, head: nn.Module) -> None:
         super().__init__()
         self.encoder = encoder
         self.head = head
@@ -461,7 +461,7 @@ class _SimCLRNet(nn.Module):
         return self.head(self.encoder.embed(x))
 
 
-def _build(cfg: TrainConfig) -> tuple[nn.Module, nn.Module]:
+def _build(cfg: TrainConfig) -> tuple[models.Encoder, nn.Module]:
     """(encoder, task module): the task module is a :class:`_SimCLRNet` or a ``losses.MoCo`` around the encoder."""
     torch.manual_seed(cfg.seed)
     encoder = models.build_model(cfg.arch, cfg.width, cfg.stem)
@@ -475,7 +475,7 @@ def _build(cfg: TrainConfig) -> tuple[nn.Module, nn.Module]:
 
 
 def _spatial_losses(cfg: TrainConfig, sheets_path: str | Path, n_per_batch: int,
-                    encoder: nn.Module | None = None) -> dict[str, nn.Module]:
+                    encoder: nn.Module | None = None) -> dict[str, losses.SheetLoss]:
     """The spatial loss of every tapped layer: SL_Rel / SL_Abs on the sheet, or (``sl_kind: topo``) TopoLoss on
     the weights of ``encoder``'s tapped blocks (the sheet then only places units for the maps)."""
     sheets = positions.load_sheets(sheets_path)
@@ -490,7 +490,7 @@ def _spatial_losses(cfg: TrainConfig, sheets_path: str | Path, n_per_batch: int,
                     for layer in cfg.layers}
         except ValueError as err:
             raise TrainConfigError(f"topo_factor: {err}") from None
-    out = {}
+    out: dict[str, losses.SheetLoss] = {}
     for layer in cfg.layers:
         s = sheets[layer]
         out[layer] = losses.SpatialLoss(
@@ -500,7 +500,7 @@ def _spatial_losses(cfg: TrainConfig, sheets_path: str | Path, n_per_batch: int,
     return out
 
 
-def _check_units(layer: str, features: Tensor, sl: nn.Module, sheets_path: str | Path) -> None:
+def _check_units(layer: str, features: Tensor, sl: losses.SpatialLoss, sheets_path: str | Path) -> None:
     if features.shape[1] != sl.positions.shape[0]:
         raise TrainConfigError(
             f"{sheets_path}: layer {layer!r} sheet has {sl.positions.shape[0]} units but the model's layer has "
@@ -525,7 +525,7 @@ def _rng_state(device: torch.device) -> dict[str, Any]:
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
-        "numpy": {"key": torch.from_numpy(key.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
+        "numpy": {"key": torch.from_numpy(np.asarray(key, dtype=np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
                   "gauss": float(gauss)},
         "python": {"version": int(version), "state": torch.tensor(pystate, dtype=torch.int64), "gauss": pygauss},
     }
@@ -829,7 +829,7 @@ def _train(cfg: TrainConfig, data_path: str | Path, sheets_path: str | Path, run
     log.flush()
     if ddp.rank == 0:
         save_weights(encoder, weights_out, cfg)
-        head = task.head if cfg.task == "simclr" else task.head_q
+        head = task.get_submodule("head" if cfg.task == "simclr" else "head_q")
         models.atomic_save({k: v.detach().cpu().clone() for k, v in head.state_dict().items()}, run_dir / HEAD_NAME)
         log_csv.parent.mkdir(parents=True, exist_ok=True)
         if (run_dir / RUN_LOG_NAME).resolve() != log_csv.resolve():
@@ -848,7 +848,7 @@ def _generator_seeds(cfg: TrainConfig, step: int) -> dict[str, int]:
             "spatial_loss_first_layer": _seed(cfg.seed, 2, step, 0)}
 
 
-def _step_losses(cfg: TrainConfig, net: nn.Module, taps: models.FeatureTaps, sls: Mapping[str, nn.Module],
+def _step_losses(cfg: TrainConfig, net: nn.Module, taps: models.FeatureTaps, sls: Mapping[str, losses.SheetLoss],
                  v1: Tensor, v2: Tensor, step: int, ddp: _Dist, sheets_path: str | Path
                  ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
     """Task loss, its top-1 and the spatial loss per layer of one update, from this rank's views.
@@ -895,7 +895,7 @@ def _memory_format(cfg: TrainConfig) -> torch.memory_format | None:
     return models.memory_format(cfg.arch) if cfg.channels_last else None
 
 
-def _spatial(cfg: TrainConfig, sls: Mapping[str, nn.Module], feats: Mapping[str, Tensor], step: int, ddp: _Dist,
+def _spatial(cfg: TrainConfig, sls: Mapping[str, losses.SheetLoss], feats: Mapping[str, Tensor], step: int, ddp: _Dist,
              sheets_path: str | Path) -> dict[str, Tensor]:
     """Spatial loss per layer on ``neighborhoods_per_batch`` neighbourhoods drawn from ``(seed, step, layer)``.
 

@@ -165,7 +165,7 @@ class TwoStreamNet(nn.Module):
         out: dict[str, torch.Tensor] = {"input": x}
         for a in self.order:
             # input resolution of the area's stride-2 conv
-            res = tuple(max(1, math.ceil(2 * n / AREA_SCALE[a])) for n in x.shape[-2:])
+            res = (max(1, math.ceil(2 * x.shape[-2] / AREA_SCALE[a])), max(1, math.ceil(2 * x.shape[-1] / AREA_SCALE[a])))
             total = 0
             for (s, d) in self.edges:
                 if d != a:
@@ -312,10 +312,10 @@ def train_two_stream(
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     positions: dict[str, torch.Tensor] = {}
-    history = []
+    history: list[float] = []
     sl_last: dict[str, float] = {}
     images = _endless(image_batches)
-    dorsal = None if joint else _endless(dorsal_batches)
+    dorsal = None if dorsal_batches is None else _endless(dorsal_batches)
     bar = Progress(steps, f"two-stream (seed {seed})", "step")
     for _ in range(steps):
         xi, yi = next(images)
@@ -324,6 +324,7 @@ def train_two_stream(
             yi, yd = yi
             feats = dict(areas)
         else:
+            assert dorsal is not None
             xd, yd = next(dorsal)
             _, pred, areas_d = net(to_input(xd.to(device), net.in_channels), return_areas=True)
             feats = {a: torch.cat([areas[a], areas_d[a]]) for a in sl_alpha}
@@ -332,7 +333,8 @@ def train_two_stream(
         loss = F.cross_entropy(logits, yi.to(device)) + F.mse_loss(pred, target)
         for a, alpha in sl_alpha.items():
             if a not in positions:
-                positions[a] = _sheet_positions(*feats[a].shape[1:], gen)
+                c, h, w = feats[a].shape[1:]
+                positions[a] = _sheet_positions(c, h, w, gen)
             sl = spatial_loss(feats[a], positions[a], sl_window, gen)
             sl_last[a] = sl.item()
             loss = loss + alpha * sl
@@ -347,7 +349,7 @@ def train_two_stream(
         bar.update()
     bar.close()
     eval_dorsal = None if joint else (eval_dorsal_batches or dorsal_batches)
-    metrics = _evaluate(net, eval_image_batches or image_batches, eval_dorsal, device)
+    metrics: dict[str, Any] = _evaluate(net, eval_image_batches or image_batches, eval_dorsal, device)
     k = max(1, len(history) // 10)
     metrics |= {"loss_start": float(np.mean(history[:k])), "loss_end": float(np.mean(history[-k:])),
                 "steps": steps, "dorsal_task": net.dorsal_task}
@@ -378,7 +380,10 @@ def compare_presets(
     then trains on the same fresh stream for a given seed, so presets are compared paired by seed.
     ``in_channels`` defaults to the dorsal input's channels (clip frames stacked; 3 for what / where scenes)."""
     if in_channels is None:
-        xd = (dorsal_batches or eval_image_batches)[0][0]
+        given = dorsal_batches or eval_image_batches
+        if not given:
+            raise ValueError("compare_presets needs in_channels, dorsal_batches or eval_image_batches")
+        xd = given[0][0]
         in_channels = xd.shape[1] * xd.shape[2] if xd.ndim == 5 else xd.shape[1]
     rows = []
     for species, preset in presets.items():
@@ -411,7 +416,7 @@ SHAPES = ("disk", "square", "triangle", "cross", "ring", "bar")
 #: Fashion-MNIST's ten class names, in label order (Xiao et al. 2017).
 FASHION_MNIST_CLASSES = ("t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
                          "ankle boot")
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"),
+_IDX_DTYPES: dict[int, np.dtype | type] = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"),
                0x0E: np.dtype(">f8")}
 
 
@@ -465,6 +470,7 @@ def object_scenes(n: int, size: int, rng: np.random.Generator, glyphs: np.ndarra
             u, v = du * np.cos(theta) + dv * np.sin(theta), -du * np.sin(theta) + dv * np.cos(theta)
             alpha = _shape_mask(int(labels[i]), u, v).astype(float)
         else:
+            assert glyph_labels is not None  # SceneSampler checks glyphs and labels come together
             j = rng.integers(len(glyphs))
             labels[i] = int(glyph_labels[j])
             alpha = _paste(glyphs[j].astype(float) / 255.0, size, cx, cy, radius)

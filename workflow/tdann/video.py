@@ -81,7 +81,7 @@ def _pink_rgb(rng: np.random.Generator, n: int, tint: np.ndarray | None = None) 
     return np.clip(rgb, 0.0, 1.0)
 
 
-def _ou_step(v: np.ndarray, rng: np.random.Generator, sigma: float, tau: float) -> np.ndarray:
+def _ou_step(v: np.ndarray | float, rng: np.random.Generator, sigma: float, tau: float) -> np.ndarray:
     """One step of an Ornstein-Uhlenbeck process with stationary std ``sigma`` and time constant ``tau`` frames."""
     return v * (1.0 - 1.0 / tau) + sigma * np.sqrt(2.0 / tau) * rng.standard_normal(np.shape(v))
 
@@ -107,7 +107,7 @@ def synthetic_frames(n_frames: int, size: int, seed: int, n_objects: int | None 
     side = 2 * size
     background = _pink_rgb(rng, side)
     n_obj = int(rng.integers(1, 4)) if n_objects is None else int(n_objects)
-    objects = []
+    objects: list[dict[str, Any]] = []
     for _ in range(n_obj):
         radius = rng.uniform(0.08, 0.2) * size
         tex_side = int(np.ceil(2.6 * radius)) + 4
@@ -279,7 +279,7 @@ def probe(path: str | Path) -> dict[str, Any]:
         raise BadVideoError(f"{path}: cannot open with PyAV: {err}") from err
 
 
-def read_frames(path: str | Path, indices: Sequence[int], size: int, resize: str = "exact") -> np.ndarray:
+def read_frames(path: str | Path, indices: Sequence[int] | np.ndarray, size: int, resize: str = "exact") -> np.ndarray:
     """Decode a few frames of one video with decord, in this process, as (n, size, size, 3) uint8.
 
     For sampling single frames (image stores). Frames are fetched one by one: a batch of sparse indices
@@ -488,7 +488,7 @@ class _DecodeWorker:
         self.proc.wait()
 
 
-_COMPRESSION = {"lzf": {"compression": "lzf"}, "gzip": {"compression": "gzip", "compression_opts": 1}, None: {}}
+_COMPRESSION: dict[str | None, dict[str, Any]] = {"lzf": {"compression": "lzf"}, "gzip": {"compression": "gzip", "compression_opts": 1}, None: {}}
 
 
 def _create_clips(f: h5py.File, n: int, clip_shape: tuple[int, ...], **opts: Any) -> h5py.Dataset:
@@ -616,7 +616,7 @@ def decode_clips(
     if resize == "decoder" and int(size) < 32:
         # decord 0.6 mistakes padded rows of frames 8-24 px wide for compact ones and fails on every frame
         raise ValueError(f"decode_clips: resize='decoder' needs size >= 32 (decord bug), got {size}; use 'exact'")
-    params = {
+    params: dict[str, Any] = {
         "clip_len": int(clip_len),
         "size": int(size),
         "frame_step": int(frame_step),
@@ -644,7 +644,8 @@ def decode_clips(
                     worker = None
                 if worker is None:
                     worker = _DecodeWorker(timeout_s, preload)
-                start, info, reason = writer.n, None, None
+                start, reason = writer.n, None
+                info: dict[str, Any] | None = None
                 if not Path(video).is_file():
                     reason = f"{video}: no such file"
                 else:
@@ -661,6 +662,7 @@ def decode_clips(
                         raise BadVideoError(reason)
                     rejects.append({"video": video, "reason": reason})
                     continue
+                assert info is not None, f"{video}: the decoder sent clips without the video's metadata"
                 kept.append(video)
                 fps.append(info["fps"])
                 n_frames.append(info["n_frames"])
@@ -730,24 +732,24 @@ def gather_clip_stores(
     the number of clips; video indices are offset per shard. Shards must agree on clip_len, size,
     frame_step, stride, resize and compression. Returns counts (n_clips, n_videos, n_val_videos).
     """
-    shards = [Path(s) for s in shards]
-    if not shards:
+    paths = [Path(s) for s in shards]
+    if not paths:
         raise ClipStoreError("gather_clip_stores: no shards given")
-    for s in shards:
+    for s in paths:
         if not s.is_file():
             raise ClipStoreError(f"gather_clip_stores: shard {s} does not exist")
-    with h5py.File(shards[0], "r") as f0:
+    with h5py.File(paths[0], "r") as f0:
         schema = {k: f0.attrs[k] for k in _SCHEMA_ATTRS}
         filters = (f0["clips"].compression, f0["clips"].compression_opts, f0["clips"].chunks)
         clip_shape = f0["clips"].shape[1:]
     videos, fps, n_frames, total = [], [], [], 0
-    for s in shards:
+    for s in paths:
         with h5py.File(s, "r") as f:
             for key, value in schema.items():
                 if f.attrs.get(key) != value:
                     raise ClipStoreError(
                         f"gather_clip_stores: shard {s} has {key}={f.attrs.get(key)!r}, "
-                        f"first shard {shards[0]} has {value!r}"
+                        f"first shard {paths[0]} has {value!r}"
                     )
             got = (f["clips"].compression, f["clips"].compression_opts, f["clips"].chunks)
             if got != filters:
@@ -767,7 +769,7 @@ def gather_clip_stores(
             clip_video = np.empty(total, np.int32)
             clip_frames = np.empty((total, clip_shape[0]), np.int32)
             pos, video_offset = 0, 0
-            for s in shards:
+            for s in paths:
                 with h5py.File(s, "r") as f:
                     src, n = f["clips"], f["clips"].shape[0]
                     for i in range(n):  # copy the compressed chunk as is: no decompression, bounded memory
@@ -786,7 +788,7 @@ def gather_clip_stores(
                     "split_seed": int(seed),
                     "n_clips": total,
                     "n_videos": len(videos),
-                    "n_shards": len(shards),
+                    "n_shards": len(paths),
                 }
             )
         os.replace(tmp, out)
