@@ -26,9 +26,10 @@ import torch
 import yaml
 
 from tdann.augment import clip_views, image_views
-from tdann.losses import MoCo, ProjectionHead, SpatialLoss, nt_xent
+from tdann.losses import SpatialLoss
 from tdann.models import LAYERS, FeatureTaps, build_model, layer_shapes
 from tdann.positions import init_sheets
+from tdann.ssl import MoCo, ProjectionHead, nt_xent
 
 ALPHA = 0.25  # docs/reference.md §1
 RF_OVERLAP = {"layer1": 0.1, "layer2": 0.2, "layer3": 0.4, "layer4": 0.8}  # docs/reference.md §2

@@ -7,8 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tdann.losses import MoCo, ProjectionHead, SpatialLoss, nt_xent, sl_abs, sl_rel
+from tdann.losses import SpatialLoss, sl_abs, sl_rel
 from tdann.models import build_model
+from tdann.ssl import MoCo, ProjectionHead, nt_xent
 
 
 def _np_sl(x: np.ndarray, pos: np.ndarray) -> tuple[float, float]:

@@ -212,6 +212,24 @@ def test_mypy_is_clean():
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr
 
 
+def test_rules_that_declare_library_inputs_declare_every_module_their_script_imports():
+    """Cheap rules (tables, figures, metrics) declare their scripts' library modules as inputs, so that editing one
+    reruns them; a module missing there would leave stale figures. provenance (every step's plumbing) and the
+    expensive steps (training, SwapOpt, responses: rerun on purpose only) are exempt."""
+    from rulefiles import declared_lib, rule_blocks
+    from tdann import sources
+
+    missing = {}
+    for rule, block in rule_blocks().items():
+        script, names = declared_lib(block)
+        if script and names:
+            covered = {p.stem if p.parent.name == "tdann" else p.parent.name for p in sources.closure(sorted(names))}
+            lacking = sources.script_imports(ROOT / f"workflow/scripts/{script}.py") - covered - {"provenance"}
+            if lacking:
+                missing[rule] = sorted(lacking)
+    assert not missing, f"rules whose lib() misses modules their script imports: {missing}"
+
+
 def test_conda_env_matches_pip_lock():
     lock = {}
     for line in (ROOT / "envs/requirements.txt").read_text().splitlines():

@@ -1,7 +1,5 @@
 # Shared helpers: result paths, wildcard constraints, the model sweep and which sheet goes with which model.
-import ast
 import copy
-import functools
 import os
 import sys
 
@@ -26,7 +24,7 @@ os.environ.update(
         ]
     )
 )
-from tdann import naming
+from tdann import naming, sources
 
 R = config["results"]
 STREAMS = list(config["streams"])
@@ -48,36 +46,10 @@ wildcard_constraints:
     name=naming.PUBLISHED_NAME_PATTERN,
 
 
-@functools.cache
-def _lib_imports(module):
-    """tdann modules that ``module`` imports (``from . import x``, ``from .x import``, ``from tdann(.x) import``)."""
-    path = os.path.join(CHECKOUT, LIB, f"{module}.py")
-    found = set()
-    for node in ast.walk(ast.parse(open(path).read(), path)):
-        if not isinstance(node, ast.ImportFrom):
-            continue
-        mod = node.module or ""
-        if (node.level == 1 and not mod) or mod == "tdann":
-            found |= {a.name for a in node.names}
-        elif node.level == 1 or mod.startswith("tdann."):
-            found.add(mod.removeprefix("tdann.").split(".")[0])
-    return frozenset(
-        m for m in found if os.path.exists(os.path.join(CHECKOUT, LIB, f"{m}.py"))
-    )
-
-
 def lib(*modules):
     """Library modules a script imports and, transitively, everything they import: declared as inputs so that
-    editing any of them reruns the step."""
-    seen, todo = set(), list(modules)
-    while todo:
-        m = todo.pop()
-        if m not in seen:
-            seen.add(m)
-            todo += sorted(_lib_imports(m) - seen)
-    return [
-        os.path.relpath(os.path.join(CHECKOUT, LIB, f"{m}.py")) for m in sorted(seen)
-    ]
+    editing any of them reruns the step (:func:`tdann.sources.closure`)."""
+    return [os.path.relpath(f) for f in sources.closure(modules, os.path.join(CHECKOUT, LIB))]
 
 
 def stream_cfg(stream):

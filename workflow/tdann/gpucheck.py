@@ -31,9 +31,10 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from .losses import MoCo, ProjectionHead, SpatialLoss, nt_xent
+from .losses import SpatialLoss
 from .models import LAYERS, FeatureTaps, build_model, input_shape, memory_format
 from .positions import init_sheets
+from .ssl import MoCo, ProjectionHead, nt_xent
 from .swapopt import swapopt
 
 #: the paper's sheets, (side mm, neighbourhood width mm) per block (docs/reference.md §1)

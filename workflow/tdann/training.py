@@ -51,7 +51,7 @@ import torch.distributed as dist
 import torch.distributed.nn.functional as dist_nn
 from torch import Tensor, nn
 
-from . import augment, losses, models, positions
+from . import augment, losses, models, positions, ssl
 from .chance import chance_levels
 from .progress import Progress
 from .runtime import resolve_device
@@ -449,27 +449,15 @@ def _views(cfg: TrainConfig, batch: Tensor, generator: torch.Generator) -> tuple
 # --------------------------------------------------------------------------------------------- model pieces
 
 
-class _SimCLRNet(nn.Module):
-    """Encoder plus projection head: ``forward(x) = head(encoder.embed(x))`` (one module so DDP can wrap it)."""
-
-    def __init__(self, encoder: models.Encoder, head: nn.Module) -> None:
-        super().__init__()
-        self.encoder = encoder
-        self.head = head
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.encoder.embed(x))
-
-
 def _build(cfg: TrainConfig) -> tuple[models.Encoder, nn.Module]:
-    """(encoder, task module): the task module is a :class:`_SimCLRNet` or a ``losses.MoCo`` around the encoder."""
+    """(encoder, task module): the task module is a :class:`tdann.ssl.SimCLRNet` or a :class:`tdann.ssl.MoCo` around the encoder."""
     torch.manual_seed(cfg.seed)
     encoder = models.build_model(cfg.arch, cfg.width, cfg.stem)
     encoder.fc.requires_grad_(False)  # the classifier is not trained by self-supervision (and DDP needs no grad)
     if cfg.task == "simclr":
-        head = losses.ProjectionHead(encoder.embed_dim, cfg.proj_hidden, cfg.proj_dim, batch_norm=cfg.head_bn)
-        return encoder, _SimCLRNet(encoder, head)
-    moco = losses.MoCo(encoder, None, dim=cfg.proj_dim, K=cfg.moco_k, m=cfg.moco_m, T=cfg.temperature, mlp=True,
+        head = ssl.ProjectionHead(encoder.embed_dim, cfg.proj_hidden, cfg.proj_dim, batch_norm=cfg.head_bn)
+        return encoder, ssl.SimCLRNet(encoder, head)
+    moco = ssl.MoCo(encoder, None, dim=cfg.proj_dim, K=cfg.moco_k, m=cfg.moco_m, T=cfg.temperature, mlp=True,
                        head_bn=cfg.head_bn, batch_negatives=cfg.moco_batch_negatives)
     return encoder, moco
 
@@ -880,7 +868,7 @@ def _step_losses(cfg: TrainConfig, net: nn.Module, taps: models.FeatureTaps, sls
     z1, z2 = torch.cat(z1s), torch.cat(z2s)
     if ddp.active:
         z1, z2 = _gather_with_grad(z1), _gather_with_grad(z2)
-    loss, top1 = losses.nt_xent(z1, z2, cfg.temperature)
+    loss, top1 = ssl.nt_xent(z1, z2, cfg.temperature)
     return loss, top1.float(), _spatial(cfg, sls, feats, step, ddp, sheets_path)
 
 
@@ -963,7 +951,7 @@ def evaluate(
     project: Callable[[Tensor], Tensor] = encoder.embed
     if head_path is not None:
         hidden = cfg.proj_hidden if cfg.task == "simclr" else encoder.embed_dim  # MoCo's head is e -> e -> dim
-        head = losses.ProjectionHead(encoder.embed_dim, hidden, cfg.proj_dim, batch_norm=cfg.head_bn)
+        head = ssl.ProjectionHead(encoder.embed_dim, hidden, cfg.proj_dim, batch_norm=cfg.head_bn)
         try:
             head.load_state_dict(torch.load(head_path, map_location="cpu", weights_only=True))
         except Exception as err:
@@ -980,7 +968,7 @@ def evaluate(
             idx = np.sort(order.choice(len(store), size=batch, replace=False))
             v1, v2 = _views(cfg, store.get(idx).to(device), torch.Generator().manual_seed(_seed(seed, 3, b)))
             z = project(torch.cat([v1, v2]))
-            loss, top1 = losses.nt_xent(z[:batch], z[batch:], cfg.temperature)
+            loss, top1 = ssl.nt_xent(z[:batch], z[batch:], cfg.temperature)
             totals["task_loss"] += float(loss)
             totals["task_top1"] += float(top1)
             for i, (layer, sl) in enumerate(sls.items()):
