@@ -12,7 +12,8 @@ import torch
 from tdann import analysis, bidirectional, models
 from tdann.bidirectional import axis_separation, pole_bootstrap
 from tdann.models import FeatureTaps
-from tdann.screening import add_semantic_axes, load_screen, screen, synthesize_many
+from tdann.screening import add_semantic_axes, load_screen, screen
+from tdann.synthesis import synthesize_many
 
 torch.set_num_threads(1)
 

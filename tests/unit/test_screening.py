@@ -10,20 +10,11 @@ import torch
 from torch import nn
 
 from tdann import screening
-from tdann.h5io import undescribed
-from tdann.screening import (
-    RunningStats,
-    StreamingTopK,
-    compute_responses,
-    dkw_epsilon,
-    gini,
-    load_responses,
-    load_screen,
-    natural_spectrum,
-    screen,
-    synthesize,
-    synthesize_many,
-)
+from tdann.h5io import load_responses, undescribed
+from tdann.responses import compute_responses
+from tdann.screening import load_screen, screen
+from tdann.streaming import RunningStats, StreamingTopK, dkw_epsilon, gini
+from tdann.synthesis import natural_spectrum, synthesize, synthesize_many
 
 torch.set_num_threads(1)
 

@@ -18,7 +18,9 @@ import torch
 import torchvision
 
 from tdann import models, positions, training
+from tdann.chance import chance_levels
 from tdann.training import TrainConfig
+from tdann.training.batches import Prefetch
 
 torch.set_num_threads(1)
 
@@ -301,7 +303,7 @@ def test_short_run_learns_only_with_the_scaled_rate(setting: dict, learns: bool,
                proj_hidden=64, proj_dim=32, seed=0, **setting)
     training.train(cfg, store, sheets, tmp_path / "run", tmp_path / "w.pt", tmp_path / "log.csv", progress=False)
     ev = training.evaluate(cfg, tmp_path / "w.pt", store, sheets, n_batches=4, head_path=tmp_path / "run" / "head.pt")
-    chance = training.chance_levels(32)
+    chance = chance_levels(32)
     assert ev["task_loss_chance"] == pytest.approx(np.log(63)) == pytest.approx(chance["task_loss_chance"])
     assert ev["task_loss_ratio"] == pytest.approx(ev["task_loss"] / np.log(63))
     if learns:
@@ -316,7 +318,7 @@ def test_scaled_lr_and_chance_levels() -> None:
     assert training.scaled_lr(0.03, 256) == pytest.approx(0.03)
     with pytest.raises(training.TrainConfigError, match="lr_per_256"):
         training.scaled_lr(0.0, 32)
-    assert training.chance_levels(16) == {"task_loss_chance": pytest.approx(np.log(31)),
+    assert chance_levels(16) == {"task_loss_chance": pytest.approx(np.log(31)),
                                           "task_top1_chance": pytest.approx(1 / 31)}
 
 
@@ -338,7 +340,7 @@ def test_a_failed_save_leaves_no_temporary_file_and_names_the_path(tmp_path: Pat
         fh.write(b"partial")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(training.torch, "save", full_disk)
+    monkeypatch.setattr(torch, "save", full_disk)
     with pytest.raises(OSError, match=str(target)):
         models.atomic_save({"w": torch.ones(3)}, target)
     assert target.read_bytes() == before
@@ -390,15 +392,15 @@ def test_topo_objective_lowers_held_out_topo_loss(task: str, data: dict, tmp_pat
 
 @pytest.mark.parametrize("max_bytes", [1 << 30, 0])  # in memory, and read from disk batch by batch
 def test_batches_read_ahead_are_the_batches_of_their_steps(data: dict, max_bytes: int) -> None:
-    store = training._Store(data["simclr"][0], "images", split=0, max_bytes=max_bytes)
-    ahead = training._Prefetch(store, 8, 3, start=2, stop=7, pin=False)
+    store = training.TrainingStore(data["simclr"][0], "images", split=0, max_bytes=max_bytes)
+    ahead = Prefetch(store, 8, 3, start=2, stop=7, pin=False)
     try:
         for step in range(2, 7):
             expected = store.get(training.batch_indices(len(store), 8, step, 3))  # h5py serialises the reads
             assert torch.equal(ahead.get(step), expected)
     finally:
         ahead.close()
-    early = training._Prefetch(store, 8, 3, start=0, stop=1000, pin=False)  # a run stopped early (SIGTERM)
+    early = Prefetch(store, 8, 3, start=0, stop=1000, pin=False)  # a run stopped early (SIGTERM)
     early.get(0)
     early.close()
     assert not early._thread.is_alive()
@@ -413,7 +415,7 @@ def test_a_read_error_in_the_prefetch_thread_reaches_the_training_loop(data: dic
         def get(self, idx):
             raise OSError("disk gone")
 
-    ahead = training._Prefetch(Broken(), 4, 0, start=0, stop=3, pin=False)
+    ahead = Prefetch(Broken(), 4, 0, start=0, stop=3, pin=False)
     with pytest.raises(OSError, match="disk gone"):
         ahead.get(0)
     ahead.close()

@@ -399,7 +399,7 @@ def test_every_schema_key_is_read_somewhere():
     keys = {(path[-1], ".".join(path)) for path, _ in schema_properties()}
     files = [*(ROOT / "workflow").rglob("*.py"), *(ROOT / "workflow/rules").glob("*.smk"), ROOT / "Snakefile"]
     code = "\n".join(p.read_text() for p in files)
-    fields = set(re.findall(r"^    (\w+): ", (ROOT / "workflow/tdann/training.py").read_text(), re.M))
+    fields = set(re.findall(r"^    (\w+): ", (ROOT / "workflow/tdann/training/config.py").read_text(), re.M))
     unread = sorted(path for k, path in keys if k not in fields and not re.search(
         rf"""["']{re.escape(k)}["']|\b{re.escape(k)}=|\.{re.escape(k)}\b""", code))
     assert not unread, f"schema keys no code reads: {unread}"

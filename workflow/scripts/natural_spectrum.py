@@ -4,7 +4,7 @@ from pathlib import Path
 
 import h5py
 
-from tdann import data, models, screening
+from tdann import data, models, synthesis
 from tdann.h5io import write_dataset
 from tdann.provenance import step
 
@@ -12,7 +12,7 @@ cfg, n = snakemake.params.stream, snakemake.params.n_images
 with step(snakemake, config_keys=["screening.synthesis"], seeds={"seed": 0}):
     store = Path(snakemake.input.store)
     sample = data.store_sample(store, n, cfg["input_size"], cfg["clip_len"], seed=0)
-    magnitude = screening.natural_spectrum(sample)
+    magnitude = synthesis.natural_spectrum(sample)
     with h5py.File(snakemake.output[0], "w") as f:
         f.attrs.update(store=str(store), n_inputs=len(sample),
                        input_shape=models.input_shape(cfg["arch"], cfg["input_size"], cfg["clip_len"]))

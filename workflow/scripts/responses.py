@@ -3,7 +3,7 @@ positions' unit order."""
 
 from pathlib import Path
 
-from tdann import augment, models, screening, stimuli
+from tdann import augment, models, responses, stimuli
 from tdann.provenance import step
 from tdann.runtime import resolve_device
 
@@ -18,7 +18,7 @@ with step(snakemake, config_keys=["analysis.batch_size", "analysis.response_dtyp
     for stim_path, out_path in zip(stimulus_files, snakemake.output):
         n = stimuli.count_stimuli(Path(stim_path))
         batches = stimuli.iter_stimulus_batches(Path(stim_path), snakemake.params.batch_size)
-        screening.compute_responses(
+        responses.compute_responses(
             model, batches, list(snakemake.params.layers), Path(out_path), n_stimuli=n,
             device=device, dtype=snakemake.params.dtype, time_average=True,
             transform=augment.normalize,

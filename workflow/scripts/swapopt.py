@@ -4,8 +4,8 @@ from pathlib import Path
 
 import h5py
 
-from tdann import positions, screening, swapopt
-from tdann.h5io import write_dataset
+from tdann import positions, swapopt
+from tdann.h5io import load_responses, write_dataset
 from tdann.provenance import log, step
 from tdann.runtime import resolve_device
 
@@ -13,7 +13,7 @@ device = str(resolve_device(snakemake.params.device))
 
 layer, cfg = snakemake.wildcards.layer, snakemake.params.swapopt
 with step(snakemake, config_keys=["swapopt"], seeds={"seed": cfg["seed"]}):
-    responses = screening.load_responses(Path(snakemake.input.responses), layer)
+    responses = load_responses(Path(snakemake.input.responses), layer)
     sheet = positions.load_sheets(Path(snakemake.input.sheet))[layer]
     new_positions, stats = swapopt.swapopt(
         responses, sheet.positions, sheet.neighborhood_width, n_windows=cfg["n_windows"],

@@ -5,7 +5,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from tdann import augment, models, positions, screening
+from tdann import augment, models, positions, screening, synthesis
 from tdann.h5io import write_dataset
 from tdann.provenance import step
 from tdann.runtime import resolve_device
@@ -29,7 +29,7 @@ with step(snakemake, config_keys=["screening.synthesis"], seeds={"seed": int(syn
         for param in syn["params"]:
             for sign, pole in ((1, "mei"), (-1, "lei")):
                 pairs = [(int(unit), int(seed)) for unit in units for seed in syn["seeds"]]  # unit-major
-                outs = screening.synthesize_many(
+                outs = synthesis.synthesize_many(
                     model, layer, [u for u, _ in pairs], [s for _, s in pairs], sign=sign, input_shape=shape,
                     param=param, steps=syn["steps"], device=device,
                     magnitude_spectrum=spectrum if param == "fourier" else None,

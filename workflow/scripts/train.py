@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from tdann import training
-from tdann.provenance import digest, step
+from tdann.provenance import digest, log, step
 
 p = snakemake.params
 cfg_stream, stream = p.stream, snakemake.wildcards.stream
@@ -33,7 +33,7 @@ try:
                                    head_path=run_dir / "head.pt")
         result.update(stream=stream, stage=p.stage, alpha=float(p.alpha), seed=int(p.seed), lr=cfg.lr,
                       train_seconds=float(stats["seconds"]), run_key=run_dir.name)
-        training.log_.info("held-out: %s", ", ".join(f"{k} {result[k]:.4g}" for k in (
+        log.info("held-out: %s", ", ".join(f"{k} {result[k]:.4g}" for k in (
             "task_loss", "task_loss_chance", "task_loss_ratio", "task_top1", "task_top1_chance", "sl_mean")))
         Path(snakemake.output.evaluation).write_text(json.dumps(result, indent=1))
         for old in runs.iterdir():  # runs of earlier configs or data of this model: superseded, free their disk
@@ -41,6 +41,6 @@ try:
                 shutil.rmtree(old)
         if not p.keep_checkpoints:  # finished: never resumed again (a rerun starts afresh and gives the same weights)
             shutil.rmtree(run_dir)
-            training.log_.info("run folder %s removed (run.keep_checkpoints: false)", run_dir)
+            log.info("run folder %s removed (run.keep_checkpoints: false)", run_dir)
 except training.Preempted as err:  # SIGTERM from SLURM: checkpoint written; a retry resumes from it
     sys.exit(err.exit_code)

@@ -61,7 +61,7 @@ def undescribed(path: str) -> list[str]:
 
 
 def load_responses(path: str | Path, layer: str, units: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
-    """The (S, N) response matrix of ``layer`` from :func:`tdann.screening.compute_responses` (only ``units``
+    """The (S, N) response matrix of ``layer`` from :func:`tdann.responses.compute_responses` (only ``units``
     columns if given). Only the requested layer (and columns) are read from disk; torch is not needed.
     """
     with h5py.File(path, "r") as f:
