@@ -10,6 +10,7 @@ import pytest
 
 from tdann import stimuli as S
 from tdann.h5io import undescribed
+from tdann.stimuli.dots import _rdk_positions as rdk_positions
 
 
 def _angle_diff(a: float, b: float, period: float) -> float:
@@ -103,7 +104,7 @@ def test_random_dots_coherent_motion():
 
 def test_random_dots_incoherent_and_lifetime():
     # with zero coherence the net displacement of a frame pair is not along the labelled direction
-    pos, signal, born = S._rdk_positions(64, 10, 200, 0.0, 0.5, 2.0, 4, np.random.default_rng(0))
+    pos, signal, born = rdk_positions(64, 10, 200, 0.0, 0.5, 2.0, 4, np.random.default_rng(0))
     assert signal.sum() == 100
     assert born[1:].sum(axis=1).mean() == pytest.approx(200 / 4, rel=0.3)
     moved = ~born[1]
