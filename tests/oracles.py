@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from tdann.analysis import RngLike, _rng
+from tdann.analysis._common import RngLike, _rng
 from tdann.swapopt import MIN_UNITS, _check_inputs, draw_pairs, window_sl
 from tdann.video import RESIZE_MODES, BadVideoError, center_crop, scaled_shape, square_resize
 

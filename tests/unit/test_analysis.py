@@ -10,6 +10,7 @@ from scipy.special import iv
 
 import oracles
 from tdann import analysis as A
+from tdann.analysis.patches import _pair_subset
 
 ORI = np.arange(0.0, 180.0, 11.25)   # 16 orientations
 DIRS = np.arange(0.0, 360.0, 15.0)   # 24 directions
@@ -276,6 +277,6 @@ def test_orientation_direction_relation_on_a_paper_sized_layer() -> None:
     rand = A.orientation_direction_relation(ori, rng.uniform(0, 360, n), pos, radius_mm=side / 8, max_pairs=50_000,
                                             rng=rng)
     assert rand["frac_same_domain_opposite"] == pytest.approx(rand["frac_same_domain_all"], abs=0.03)
-    sub = A._pair_subset(pos, side / 8, 1_000_000, rng)
+    sub = _pair_subset(pos, side / 8, 1_000_000, rng)
     assert 2 < len(sub) < n and len(np.unique(sub)) == len(sub)
-    assert len(A._pair_subset(pos[:500], side / 8, 1_000_000, rng)) == 500
+    assert len(_pair_subset(pos[:500], side / 8, 1_000_000, rng)) == 500

@@ -107,8 +107,8 @@ def _smoothness(positions: np.ndarray, values: np.ndarray, period: float | None,
     half the diagonal of a window 4/3 of a hypercolumn wide in ``smoothness_bins`` bins; the same on shuffled
     positions, with as many unit samples in all, spread over the ``n_shuffles`` permutations."""
     if not cfg.get("smooth_here", True):  # a layer no table or figure reads: the spread only (cheap)
-        sel = analysis._select_top(values, weights, float(cfg["top_frac"]))
-        return {f"{prefix}spread": analysis._spread(values[sel], period)}, {}
+        sel = analysis.select_top(values, weights, float(cfg["top_frac"]))
+        return {f"{prefix}spread": analysis.spread(values[sel], period)}, {}
     kw: dict[str, Any] = dict(weights=weights, top_frac=float(cfg["top_frac"]), bins=geo.bins,
               n_samples=int(cfg["smoothness_samples"]), sample_size=int(cfg["smoothness_sample_size"]))
     real = analysis.smoothness(positions, values, period, rng=rng, **kw)
