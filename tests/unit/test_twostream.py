@@ -19,8 +19,6 @@ from tdann.twostream import (
     PresetError,
     SceneSampler,
     TwoStreamNet,
-    _sheet_positions,
-    chance_levels,
     compare_presets,
     default_presets,
     load_fashion_mnist,
@@ -29,8 +27,10 @@ from tdann.twostream import (
     read_idx,
     scene_batch,
     spatial_loss,
+    task_chance,
     train_two_stream,
 )
+from tdann.twostream.train import _sheet_positions
 
 torch.set_num_threads(1)
 SIZE = 16
@@ -228,7 +228,7 @@ def test_what_where_training_generalises_to_held_out_scenes():
     """Fresh scenes every step: held-out category accuracy and position error far from chance (seed 0 of this
     setting: 0.45 vs 0.18 and 0.14 vs 0.48 at 600 steps; here 200 steps)."""
     held_out = [scene_batch(256, 32, np.random.default_rng(99))]
-    chance = chance_levels(held_out, len(SHAPES))
+    chance = task_chance(held_out, len(SHAPES))
     assert 0.15 < chance["chance_acc"] < 0.25 and 0.4 < chance["chance_error"] < 0.6 and chance["n_eval"] == 256
     table = compare_presets({"human": default_presets()["human"]}, lambda s: SceneSampler(32, 32, s), None,
                             eval_image_batches=held_out, width=8, in_channels=3, n_classes=len(SHAPES),

@@ -29,7 +29,7 @@ with step(snakemake, config_keys=[f"twostream.species.{species}", "twostream"], 
         dorsal_task="position", steps=cfg["steps"], lr=cfg["lr"], seeds=cfg["seeds"],
         sl_alpha=dict(cfg["sl_alpha"]) or None, device=device,
     )
-    for key, value in twostream.chance_levels(held_out, len(classes)).items():
+    for key, value in twostream.task_chance(held_out, len(classes)).items():
         table[key] = value
     table["objects"] = cfg["objects"]
     table.to_csv(snakemake.output[0], index=False)
