@@ -154,7 +154,7 @@ def _metrics(model, smooth, lam_ok):
 def test_the_published_table_pairs_each_network_with_its_control():
     metrics = pd.concat([_metrics("published-a", 0.6, True), _metrics("untrained-published-a_s0", 0.05, False)])
     t = tables.published(metrics, {"published-a": {"label": "A", "alpha": 0.25}},
-                         {"published-a": "untrained-published-a_s0"}, {})
+                         {"published-a": "untrained-published-a_s0"}, {"v1_layer": "layer2.0", "vtc_layer": "layer4.1"})
     pick = lambda who, q: t[(t["network"] == who) & (t["quantity"] == q)].iloc[0]  # noqa: E731
     assert pick("published", "orientation smoothness index")["value"] == 0.6
     assert pick("published", "orientation smoothness index")["null"] == 0.01

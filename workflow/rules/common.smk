@@ -49,7 +49,10 @@ wildcard_constraints:
 def lib(*modules):
     """Library modules a script imports and, transitively, everything they import: declared as inputs so that
     editing any of them reruns the step (:func:`tdann.sources.closure`)."""
-    return [os.path.relpath(f) for f in sources.closure(modules, os.path.join(CHECKOUT, LIB))]
+    return [
+        os.path.relpath(f)
+        for f in sources.closure(modules, os.path.join(CHECKOUT, LIB))
+    ]
 
 
 def stream_cfg(stream):
@@ -342,8 +345,8 @@ def variant_cfg(stream, variant):
 
 
 def sweep_stimset(stream):
-    """Stimuli the sweep measures on: gratings for images, drifting gratings for clips (docs/reference.md §4)."""
-    return "drifting" if stream_cfg(stream)["arch"] == "r3d_18" else "gratings"
+    """Stimuli the sweep measures on: those of the V1-like map (naming.MAPS; docs/reference.md §4)."""
+    return naming.map_stimset(stream, "V1")
 
 
 def sweep_layers(stream):

@@ -34,9 +34,7 @@ rule fig_v1_orientation:
         CONDA_ENV
     params:
         layer=config["analysis"]["v1_layer"],
-        stimset=lambda w: (
-            "gratings" if stream_cfg(w.stream)["arch"] == "resnet18" else "drifting"
-        ),
+        stimset=lambda w: naming.map_stimset(w.stream, "V1"),
         seeds=config["sweep"]["seeds"],
         main_alpha=config["sweep"]["main_alpha"],
         sheet_size=lambda w: stream_cfg(w.stream)["layers"][

@@ -27,7 +27,7 @@ with step(snakemake, config_keys=["figures", "sweep", "analysis"]):
     tests = tests[tests["index"] == "smoothness"]
     metrics = pd.read_csv(snakemake.input.metrics)
     excluded = tables.not_learnt(pd.read_csv(snakemake.input.learning))
-    maps = [m for m in tables.MAPS if m[0] in set(metrics["stream"])]
+    maps = [m for m in naming.MAPS if m[0] in set(metrics["stream"])]
     alphas, seeds, positions = p.sweep["alphas"], p.sweep["seeds"], p.sweep["positions"]
     fig, axes = plt.subplots(1, len(maps), figsize=(4.4 * len(maps), 6.2), squeeze=False)
     colours = plt.get_cmap("tab10")

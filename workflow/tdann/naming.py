@@ -5,7 +5,8 @@ are ``untrained-<sheet>_s<seed>`` (``untrained-swapopt_s1``); a published TDANN 
 checkpoint is ``published-<name>`` (``published-lw0.25``), and its untrained control on the same positions
 ``untrained-published-<name>_s<seed>``. Alpha is written in plain positional decimals, the
 shortest spelling that reads back as the same float (``0.00001``, never ``1e-05``), so that every valid alpha
-round-trips through a path and matches :data:`ALPHA_PATTERN`. Rules, tables and figures all use these functions.
+round-trips through a path and matches :data:`ALPHA_PATTERN`. Rules, tables and figures all use these functions,
+and :data:`MAPS`, the table of which stimulus set measures which area.
 """
 
 from __future__ import annotations
@@ -22,6 +23,24 @@ PUBLISHED_PATTERN = rf"published-{PUBLISHED_NAME_PATTERN}"
 #: every model id: stage 3, stage 1, untrained controls, published networks
 MODEL_PATTERN = (rf"pretrain|untrained-(retinotopic|swapopt|{PUBLISHED_PATTERN})_s\d+|a{ALPHA_PATTERN}_s\d+"
                  rf"|{PUBLISHED_PATTERN}")
+
+
+#: (stream, area, analysis config key of its layer, stimulus set, metric prefix): which stimuli measure which map,
+#: for rules, tables and figures alike
+MAPS = (
+    ("ventral", "V1", "v1_layer", "gratings", "ori_"),
+    ("ventral", "VTC", "vtc_layer", "categories", "cat_faces_t_"),
+    ("dorsal", "V1", "v1_layer", "drifting", "ori_"),
+    ("dorsal", "MT", "mt_layer", "drifting", "dir_"),
+)
+
+
+def map_stimset(stream: str, area: str) -> str:
+    """The stimulus set that measures ``area``'s map in ``stream`` (:data:`MAPS`); ValueError naming both if none."""
+    for st, ar, _, stimset, _ in MAPS:
+        if (st, ar) == (stream, area):
+            return stimset
+    raise ValueError(f"no {area} map in the {stream} stream; maps: {[(m[0], m[1]) for m in MAPS]}")
 
 
 def format_alpha(alpha: float | int | str) -> str:
