@@ -37,3 +37,26 @@ def test_controls_parse_and_garbage_is_named():
     assert info["kind"] == "untrained-swapopt" and info["seed"] == 4 and math.isnan(info["alpha"])
     with pytest.raises(ValueError, match="a1e-05_s0"):
         naming.parse_model("a1e-05_s0")
+
+
+def test_weights_and_sheets_of_every_kind_of_model():
+    assert naming.weights_of("untrained-swapopt_s3") == naming.init_name(3) == "init_s3"
+    assert naming.weights_of("a2.5_s1") == "a2.5_s1" and naming.weights_of("pretrain") == "pretrain"
+    assert naming.weights_of("untrained-published-lw0.25_s0") == "init_s0"
+    assert naming.sheet_of("a2.5_s1", "swapopt") == "swapopt"
+    assert naming.sheet_of("pretrain", "swapopt") == "retinotopic"
+    assert naming.sheet_of("untrained-retinotopic_s2", "swapopt") == "retinotopic"
+    assert naming.sheet_of("untrained-published-lw0.25_s0", "swapopt") == "published-lw0.25"
+    assert naming.sheet_of("published-lw0.25", "swapopt") == "published-lw0.25"
+    assert naming.is_published("untrained-published-lw0.25_s0") and not naming.is_published("untrained-swapopt_s0")
+    for weights in ("pretrain", "init_s4", "a0.25_s1", "published-lw0.25"):
+        assert re.fullmatch(naming.WEIGHTS_PATTERN, weights)
+    with pytest.raises(ValueError, match="init_s0"):
+        naming.weights_of("init_s0")  # a weights id, not a model id
+
+
+def test_every_map_names_its_stimulus_set():
+    assert naming.map_stimset("ventral", "V1") == "gratings" and naming.map_stimset("dorsal", "V1") == "drifting"
+    assert naming.map_stimset("dorsal", "MT") == "drifting" and naming.map_stimset("ventral", "VTC") == "categories"
+    with pytest.raises(ValueError, match="MT map in the ventral"):
+        naming.map_stimset("ventral", "MT")

@@ -41,7 +41,7 @@ wildcard_constraints:
     stimset="gratings|drifting|dots|categories",
     dataset=r"[A-Za-z0-9_-]+",
     species=r"[A-Za-z0-9_-]+",
-    weights=rf"pretrain|init_s\d+|a{naming.ALPHA_PATTERN}_s\d+|{naming.PUBLISHED_PATTERN}",
+    weights=naming.WEIGHTS_PATTERN,
     model=naming.MODEL_PATTERN,
     name=naming.PUBLISHED_NAME_PATTERN,
 
@@ -134,22 +134,9 @@ def analysis_models():
     return sweep_runs() + ["pretrain"] + untrained
 
 
-def weights_of(model):
-    """The weights a model id uses: untrained-<sheet>_s<seed> share init_s<seed>."""
-    if model.startswith("untrained-"):
-        return f"init_{model.split('_', 1)[1]}"
-    return model
-
-
 def sheet_of(model):
-    """The cortical sheet (positions) a model id is analysed on."""
-    if model.startswith("published-"):
-        return model
-    if model == "pretrain":
-        return "retinotopic"
-    if model.startswith("untrained-"):
-        return model.split("-", 1)[1].split("_", 1)[0]
-    return config["sweep"]["positions"]
+    """The cortical sheet (positions) a model id is analysed on (naming.sheet_of)."""
+    return naming.sheet_of(model, config["sweep"]["positions"])
 
 
 PUBLISHED = config["published"]
@@ -175,16 +162,11 @@ def published_control(model):
     return naming.untrained_name(model, PUBLISHED["control_seed"])
 
 
-def is_published(model):
-    """A published network or its untrained control (analysed on the published layers only)."""
-    return model.startswith("published-") or model.startswith("untrained-published-")
-
-
 def model_layers(stream, model):
     """The layers a model's responses and metrics are taken on: the published layers for the published networks
     and their controls, and for every model when only those are built (published.only); every sheet layer of the
     stream otherwise."""
-    if is_published(model) or PUBLISHED_ONLY:
+    if naming.is_published(model) or PUBLISHED_ONLY:
         return list(PUBLISHED["layers"])
     return stream_layers(stream)
 
@@ -273,7 +255,7 @@ def screened_weights():
 
 def screened_untrained():
     """The untrained control of screening: the initial weights of the screened model's seed."""
-    return f"init_s{config['sweep']['seeds'][0]}"
+    return naming.init_name(config["sweep"]["seeds"][0])
 
 
 def mt_model_weights():
@@ -314,7 +296,7 @@ def floc_input(wildcards):
 
 
 def metrics_inputs(wildcards):
-    weights = weights_of(wildcards.model)
+    weights = naming.weights_of(wildcards.model)
     stimsets = eval_stimsets(wildcards.stream)
     return {
         "sheet": f"{R}/sheets/{wildcards.stream}/{sheet_of(wildcards.model)}.h5",

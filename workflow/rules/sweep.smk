@@ -117,7 +117,7 @@ rule sweep_metrics:
     input:
         sheet=f"{SW}/retinotopic.h5",
         responses=lambda w: [
-            f"{R}/sweep/{w.stream}/{w.variant}/responses/{weights_of(w.model)}/{sweep_stimset(w.stream)}.h5"
+            f"{R}/sweep/{w.stream}/{w.variant}/responses/{naming.weights_of(w.model)}/{sweep_stimset(w.stream)}.h5"
         ],
         stimuli=lambda w: [
             f"{R}/sweep/{w.stream}/{w.variant}/stimuli/{sweep_stimset(w.stream)}.h5"

@@ -71,6 +71,39 @@ def published_name(name: str) -> str:
     return f"published-{name}"
 
 
+def init_name(seed: int) -> str:
+    """The weights file id of the untrained network of ``seed`` (shared by every untrained control of that seed)."""
+    return f"init_s{int(seed)}"
+
+
+#: every weights id: stage 1, the untrained networks, stage 3, the published networks
+WEIGHTS_PATTERN = rf"pretrain|init_s\d+|a{ALPHA_PATTERN}_s\d+|{PUBLISHED_PATTERN}"
+
+
+def is_published(model: str) -> bool:
+    """A published network or its untrained control (both analysed on the published positions)."""
+    return model.startswith("published-") or model.startswith("untrained-published-")
+
+
+def weights_of(model: str) -> str:
+    """The weights a model id uses: ``untrained-<sheet>_s<seed>`` -> ``init_s<seed>``, any other id -> itself."""
+    info = parse_model(model)
+    return init_name(info["seed"]) if info["kind"].startswith("untrained-") else model
+
+
+def sheet_of(model: str, positions: str) -> str:
+    """The sheet (positions) a model id is analysed on: a published network's own, the retinotopic sheet for stage 1,
+    an untrained control's named sheet, and ``positions`` (the sweep's sheet) for a stage-3 model."""
+    info = parse_model(model)
+    if info["kind"] == "published":
+        return model
+    if info["kind"] == "pretrain":
+        return "retinotopic"
+    if info["kind"].startswith("untrained-"):
+        return info["kind"].removeprefix("untrained-")
+    return positions
+
+
 def parse_model(model: str) -> dict:
     """'a0.25_s1' -> alpha 0.25, seed 1, kind 'trained'; 'untrained-swapopt_s0' -> kind 'untrained-swapopt';
     'pretrain' -> kind 'pretrain'. Raises ValueError naming the id if it is none of these."""
