@@ -37,7 +37,9 @@ for _stream in STREAMS:
 
 rule metrics:
     input:
-        unpack(metrics_inputs),
+        sheet=lambda w: metrics_inputs(w)["sheet"],
+        responses=lambda w: metrics_inputs(w)["responses"],
+        stimuli=lambda w: metrics_inputs(w)["stimuli"],
         macaque=ringach_input(),
         lib=lib("metrics", "positions", "stimuli", "h5io"),
     output:

@@ -8,39 +8,34 @@ wildcard_constraints:
     variant=r"[A-Za-z0-9]+(_[A-Za-z0-9]+)*",
 
 
-rule sweep_sheet:
+# The sweep reuses the main rules (`use rule ... with:`): the same scripts, threads and GPU resources; only the
+# paths (results/sweep/<stream>/<variant>/) and the stream config with the variant's overrides differ. Snakemake
+# merges the params given here into the main rule's and replaces its input and output, so inputs are listed in full.
+
+
+use rule init_sheet as sweep_sheet with:
     output:
         f"{SW}/retinotopic.h5",
     log:
         log_path("sweep_sheet", "{stream}_{variant}"),
     benchmark:
         bench_path("sweep_sheet", "{stream}_{variant}")
-    conda:
-        CONDA_ENV
     params:
         stream=lambda w: sheet_params(variant_cfg(w.stream, w.variant)),
-        sheet=config["sheet"],
-    script:
-        "../scripts/init_sheet.py"
 
 
-rule sweep_init:
+use rule init_weights as sweep_init with:
     output:
         f"{SW}/init_s{{seed}}/weights.pt",
     log:
         log_path("sweep_init", "{stream}_{variant}_s{seed}"),
     benchmark:
         bench_path("sweep_init", "{stream}_{variant}_s{seed}")
-    conda:
-        CONDA_ENV
     params:
         stream=lambda w: net_params(variant_cfg(w.stream, w.variant)),
-        seed=lambda w: int(w.seed),
-    script:
-        "../scripts/init_weights.py"
 
 
-rule sweep_train:
+use rule train as sweep_train with:
     input:
         data=lambda w: train_store(w.stream),
         sheet=f"{SW}/retinotopic.h5",
@@ -52,24 +47,12 @@ rule sweep_train:
         log_path("sweep_train", "{stream}_{variant}_a{alpha}_s{seed}"),
     benchmark:
         bench_path("sweep_train", "{stream}_{variant}_a{alpha}_s{seed}")
-    conda:
-        CONDA_ENV
-    threads: config["run"]["threads"]
-    resources:
-        gpu=1,
     params:
         stream=lambda w: train_params(variant_cfg(w.stream, w.variant), "train"),
-        stage="train",
-        alpha=lambda w: float(w.alpha),
-        seed=lambda w: int(w.seed),
         run_dir=lambda w: f"{R}/runs/sweep/{w.stream}/{w.variant}/a{w.alpha}_s{w.seed}",
-        device=config["run"]["device"],
-        keep_checkpoints=config["run"]["keep_checkpoints"],
-    script:
-        "../scripts/train.py"
 
 
-rule sweep_stimuli:
+use rule stimulus_set as sweep_stimuli with:
     input:
         floc=[],
     output:
@@ -78,16 +61,13 @@ rule sweep_stimuli:
         log_path("sweep_stimuli", "{stream}_{variant}_{stimset}"),
     benchmark:
         bench_path("sweep_stimuli", "{stream}_{variant}_{stimset}")
-    conda:
-        CONDA_ENV
     params:
-        spec=lambda w: config["stimuli"].get(w.stimset, {}),
         size=lambda w: variant_cfg(w.stream, w.variant)["input_size"],
         clip_len=lambda w: variant_cfg(w.stream, w.variant)["clip_len"],
-    script:
-        "../scripts/stimulus_set.py"
 
 
+# The main responses rules are one per stream (a rule's outputs cannot vary in number with a wildcard, and each
+# stream has its own sets); the sweep measures one set per job for any stream, so it has a rule of its own.
 rule sweep_responses:
     input:
         weights=f"{SW}/{{weights}}/weights.pt",
@@ -113,7 +93,7 @@ rule sweep_responses:
         "../scripts/responses.py"
 
 
-rule sweep_metrics:
+use rule metrics as sweep_metrics with:
     input:
         sheet=f"{SW}/retinotopic.h5",
         responses=lambda w: [
@@ -130,16 +110,10 @@ rule sweep_metrics:
         log_path("sweep_metrics", "{stream}_{variant}_{model}"),
     benchmark:
         bench_path("sweep_metrics", "{stream}_{variant}_{model}")
-    conda:
-        CONDA_ENV
     params:
-        analysis=analysis_params(),
         sheet_name="retinotopic",
         stimsets=lambda w: [sweep_stimset(w.stream)],
         layers=lambda w: sweep_layers(w.stream),
-        hypercolumns=lambda w: layer_hypercolumns(w.stream),
-    script:
-        "../scripts/metrics.py"
 
 
 rule settings_sweep:
