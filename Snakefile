@@ -1,5 +1,8 @@
 # tdann-workflow: topographic deep networks of primate visual cortex, from raw data to figures.
-# Table of contents; the rules live in workflow/rules/*.smk, the science in the tdann library (workflow/tdann).
+# Table of contents; the rules live in workflow/rules/*.smk in the order of the flow: data -> video decoding ->
+# stage 1 (sheet, pretraining) -> SwapOpt -> stage 3 training -> stimuli -> responses -> metrics -> tables ->
+# figures -> screening -> report pages; then the published networks, the extras and the settings sweep.
+# The science lives in the tdann library (workflow/tdann).
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -18,12 +21,16 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/config.smk"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
-include: "workflow/rules/stimuli.smk"
-include: "workflow/rules/training.smk"
+include: "workflow/rules/video.smk"
+include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/swapopt.smk"
-include: "workflow/rules/analysis.smk"
-include: "workflow/rules/screening.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/stimuli.smk"
+include: "workflow/rules/responses.smk"
+include: "workflow/rules/metrics.smk"
+include: "workflow/rules/tables.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/screening.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/published.smk"
 include: "workflow/rules/extras.smk"

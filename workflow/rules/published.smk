@@ -1,5 +1,5 @@
 # The published TDANN networks (docs/reference.md §10): checkpoint and positions -> weights and sheet, then the
-# same responses and metrics as every other model (analysis.smk), a table and a figure. No training.
+# same responses and metrics as every other model (responses.smk, metrics.smk), a table and a figure. No training.
 
 
 rule import_published:
