@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-CONFIGS = [str(ROOT / "config/config.yaml"), str(Path(__file__).with_name("tiny.yaml"))]
+CONFIGS = [str(ROOT / "config/config.yaml"), str(ROOT / "tests/tiny.yaml"), str(Path(__file__).with_name("preempt.yaml"))]
 TARGET = "results/responses/ventral/pretrain/gratings.h5"
 PREEMPTED = "rule_pretrain_wildcards_ventral"  # the SLURM comment the plugin gives that job
 SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (\S+)\)\.")

@@ -13,6 +13,7 @@ import h5py
 import pandas as pd
 import pytest
 import yaml
+from snakemake.utils import update_config
 
 from checkout import copy_checkout
 from tdann import provenance
@@ -24,32 +25,11 @@ pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
 
 def tiny_config(results: str) -> dict:
-    """The embedded default, shrunk: few steps, one alpha > 0, two seeds, small stimulus sets."""
+    """The embedded default with the tiny overlay (tests/tiny.yaml, merged as Snakemake merges config files), plus
+    the settings sweep and the objectives comparison on two ventral variants."""
     cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    update_config(cfg, yaml.safe_load((ROOT / "tests/tiny.yaml").read_text()))
     cfg["results"] = results
-    cfg["datasets"]["synthetic"].update(n_videos=2, n_frames=40, size=48)
-    cfg["datasets"]["deadleaves"].update(n_images=12, size=40)
-    cfg["images"].update(crops_per_image=4, frames_per_video=8)
-    cfg["video"].update(max_clips_per_video=12, size=32)
-    for stream in cfg["streams"].values():
-        for stage in ("pretrain", "train"):
-            stream[stage].update(steps=3, batch_size=8, warmup_steps=1)
-    cfg["streams"]["ventral"]["input_size"] = 32
-    cfg["streams"]["dorsal"].update(input_size=16, clip_len=4)
-    cfg["streams"]["dorsal"]["optim"]["moco_k"] = 64
-    cfg["stimuli"]["gratings"].update(orientations=8, sfs=[3, 5], phases=2)
-    cfg["stimuli"]["drifting"].update(directions=8, sfs=[2], tfs=[1])
-    cfg["stimuli"]["dots"].update(directions=8, speeds=[1.0, 2.0])
-    cfg["stimuli"]["categories"]["n_per_category"] = 6
-    cfg["stimuli"]["disks"].update(steps=90, size=24, radius=3.0)
-    cfg["sheet"].update(n_windows=200, min_units=6)
-    cfg["sweep"].update(alphas=[0.0, 0.25], seeds=[0, 1], main_alpha=0.25)
-    cfg["swapopt"].update(n_windows=20, attempts_per_window=50)
-    cfg["analysis"].update(n_shuffles=2, grid_px=16, batch_size=32, smoothness_samples=3, smoothness_sample_size=200)
-    cfg["screening"].update(units_per_layer=32, k=4, batch_size=16)
-    cfg["screening"]["synthesis"].update(units=2, seeds=[0], steps=4)
-    cfg["spiking"].update(tau_grid=[100.0, 400.0], n_thresholds=6)
-    cfg["twostream"].update(steps=4, seeds=[0], size=16)
     cfg["settings_sweep"] = {"enabled": True, "alphas": [0.0, 0.25], "seeds": [0],
                              "variants": {"ventral": {"keep": {"stem": "keep"},
                                                       "topo": {"optim": {"sl_kind": "topo", "topo_factor": 2.0},
