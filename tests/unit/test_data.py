@@ -22,7 +22,6 @@ from tdann.data import (
     ChecksumError,
     DatasetConfigError,
     DownloadError,
-    ImageStore,
     UnsafeArchiveError,
     build_image_store,
     download,
@@ -30,6 +29,7 @@ from tdann.data import (
     safe_extract,
 )
 from tdann.h5io import read_strings, undescribed
+from tdann.stores import Store
 from tdann.video import make_synthetic_video
 
 
@@ -302,7 +302,7 @@ def test_image_store_split_by_source_and_content(photo_sources, tmp_path: Path) 
     frames = images[[i for i, s in enumerate(source) if s == str(video)]]
     assert len(frames) == 4 and frames.std() > 10
     assert undescribed(str(out)) == []
-    store = ImageStore(out)
+    store = Store(out)
     assert len(store) == 25 and store[3].shape == (16, 16, 3)
     assert sorted(np.concatenate([store.indices("train"), store.indices("val")])) == list(range(25))
     assert pickle.loads(pickle.dumps(store))[0].shape == (16, 16, 3)
@@ -337,7 +337,7 @@ def test_image_store_bad_inputs(tmp_path: Path) -> None:
 def test_store_batches_items_and_sample(tmp_path):
     import h5py
 
-    from tdann import data as D
+    from tdann import stores as D
 
     rng = np.random.default_rng(0)
     clips = rng.integers(0, 256, (7, 6, 20, 20, 3), dtype=np.uint8)
@@ -356,7 +356,7 @@ def test_store_batches_items_and_sample(tmp_path):
     assert items.shape == (3, 3, 6, 20, 20)
     assert np.allclose(items[0], items[2]) and np.allclose(items[1], np.moveaxis(clips[1], -1, 0) / 255)
     assert D.store_sample(path, 3, size=10, clip_len=2, seed=1).shape == (3, 3, 2, 10, 10)
-    with pytest.raises(D.DatasetConfigError, match="frames"):
+    with pytest.raises(D.StoreError, match="frames"):
         next(D.store_batches(path, 2, size=10, clip_len=9))
 
 
@@ -379,3 +379,26 @@ def test_imagenet_style_tree_through_a_local_dataset(tmp_path: Path) -> None:
                       val_fraction=0.34, seed=0)
     with h5py.File(tmp_path / "images.h5") as f:
         assert f["images"].shape == (12, 32, 32, 3)
+
+
+def test_one_store_reader_reads_both_kinds_and_names_a_wrong_file(tmp_path):
+    """tdann.stores.Store: an image store's split, a clip store's split by video, a file of neither kind named."""
+    import h5py
+
+    from tdann.stores import Store, StoreError
+
+    with h5py.File(tmp_path / "clips.h5", "w") as f:
+        f["clips"] = np.arange(4 * 2 * 4 * 4 * 3, dtype=np.uint8).reshape(4, 2, 4, 4, 3)
+        f["clip_video"] = np.array([0, 0, 1, 2])
+        f["video_split"] = np.array([0, 1, 0], np.uint8)
+    clips = Store(tmp_path / "clips.h5")
+    assert clips.kind == "clips" and len(clips) == 4 and clips.indices("val").tolist() == [2]
+    np.testing.assert_array_equal(clips.read([3, 0, 3]), np.stack([clips[3], clips[0], clips[3]]))
+    with h5py.File(tmp_path / "other.h5", "w") as f:
+        f["weights"] = np.zeros(3)
+    with pytest.raises(StoreError, match="other.h5"):
+        Store(tmp_path / "other.h5")
+    with pytest.raises(StoreError, match="an image store"):
+        Store(tmp_path / "clips.h5", kind="images")
+    with pytest.raises(StoreError, match="missing.h5"):
+        Store(tmp_path / "missing.h5")

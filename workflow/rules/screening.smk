@@ -110,7 +110,7 @@ rule fig_screening:
         checks=f"{R}/tables/{{stream}}_synthesis_checks.csv",
         untrained=f"{R}/tables/{{stream}}_screening_vs_untrained.csv",
         sheet=lambda w: f"{R}/sheets/{w.stream}/{config['sweep']['positions']}.h5",
-        lib=lib("data", "figures", "positions", "screening"),
+        lib=lib("figures", "positions", "screening", "stores"),
     output:
         png=report(
             f"{R}/figures/{{stream}}_screening.png",

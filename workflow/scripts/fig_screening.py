@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from tdann import data, figures, positions, screening
+from tdann import figures, positions, screening, stores
 from tdann.provenance import step
 
 
@@ -117,7 +117,7 @@ with step(snakemake, config_keys=["figures", "screening"]):
     sheets = positions.load_sheets(Path(snakemake.input.sheet))
     with h5py.File(snakemake.input.screen, "r") as f:
         signals = list(f.attrs["signals"])
-    sources = data.store_sources(store)
+    sources = stores.store_sources(store)
     layers = [h5py.File(p, "r") for p in snakemake.input.synthesis]
     n_units = max(len(f["units"]) for f in layers)
     params = [p for p in ("pixel", "fourier") if p in layers[0]]
@@ -146,8 +146,8 @@ with step(snakemake, config_keys=["figures", "screening"]):
             # the top two from different photos / videos (crops of one photo would show one thing twice)
             top = screening.distinct_sources(scr["top_idx"][r], sources, 2)
             bottom = screening.distinct_sources(scr["bottom_idx"][r], sources, 2)
-            mai = data.store_items(store, scr["top_idx"][r][top])
-            lai = data.store_items(store, scr["bottom_idx"][r][bottom])
+            mai = stores.store_items(store, scr["top_idx"][r][top])
+            lai = stores.store_items(store, scr["bottom_idx"][r][bottom])
             for c, rank in enumerate(top):
                 show(fig.add_subplot(gs[row, 1 + c]), mai[c], f"MAI rank {rank + 1}: {scr['top_val'][r][rank]:.2f}")
             for c, rank in enumerate(bottom):

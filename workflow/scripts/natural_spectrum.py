@@ -4,14 +4,14 @@ from pathlib import Path
 
 import h5py
 
-from tdann import data, models, synthesis
+from tdann import models, stores, synthesis
 from tdann.h5io import write_dataset
 from tdann.provenance import step
 
 cfg, n = snakemake.params.stream, snakemake.params.n_images
 with step(snakemake, config_keys=["screening.synthesis"], seeds={"seed": 0}):
     store = Path(snakemake.input.store)
-    sample = data.store_sample(store, n, cfg["input_size"], cfg["clip_len"], seed=0)
+    sample = stores.store_sample(store, n, cfg["input_size"], cfg["clip_len"], seed=0)
     magnitude = synthesis.natural_spectrum(sample)
     with h5py.File(snakemake.output[0], "w") as f:
         f.attrs.update(store=str(store), n_inputs=len(sample),

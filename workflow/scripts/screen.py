@@ -3,7 +3,7 @@ baseline and poles (in the screened signal and its control), and the semantic ax
 
 from pathlib import Path
 
-from tdann import augment, data, models, screening
+from tdann import augment, models, screening, stores
 from tdann.provenance import step
 from tdann.runtime import resolve_device
 
@@ -14,14 +14,14 @@ signals = [sc["signal"]] + [s for s in [sc.get("control_signal")] if s and s != 
 with step(snakemake, config_keys=["screening"], seeds={"seed": 0}):
     model = models.load_weights(Path(snakemake.input.weights), cfg["arch"], cfg["width"], cfg["stem"])
     store = Path(snakemake.input.store)
-    batches = data.store_batches(store, sc["batch_size"], size=cfg["input_size"], clip_len=cfg["clip_len"])
+    batches = stores.store_batches(store, sc["batch_size"], size=cfg["input_size"], clip_len=cfg["clip_len"])
     out = screening.screen(
         model, batches, list(snakemake.params.layers), k=sc["k"], out_h5=Path(snakemake.output[0]),
         units_per_layer=sc["units_per_layer"], device=device,
-        transform=augment.normalize, store_path=store, n_inputs=data.store_len(store), seed=0,
+        transform=augment.normalize, store_path=store, n_inputs=stores.store_len(store), seed=0,
         signals=signals, n_boot=sc["bootstrap"],
     )
     screening.add_semantic_axes(
-        out, model, lambda idx: data.store_items(store, idx, cfg["input_size"], cfg["clip_len"]), device=device,
-        transform=augment.normalize, batch=sc["batch_size"], seed=0, groups=data.store_sources(store),
+        out, model, lambda idx: stores.store_items(store, idx, cfg["input_size"], cfg["clip_len"]), device=device,
+        transform=augment.normalize, batch=sc["batch_size"], seed=0, groups=stores.store_sources(store),
     )

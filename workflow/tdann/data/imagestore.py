@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import h5py
 import numpy as np
 
-from tdann.h5io import SPLITS, write_dataset
+from tdann.h5io import write_dataset
 
 from .files import IMAGE_SUFFIXES, DatasetConfigError, find_files
 
@@ -139,45 +138,3 @@ def build_image_store(
         "n_sources": len(sources),
         "n_val_sources": n_val_sources,
     }
-
-
-class ImageStore:
-    """Read-only access to an image store: ``len``, ``store[i]`` -> uint8 (H, W, 3), ``indices(split)``.
-
-    The HDF5 file is opened lazily (and dropped when pickled), so a store can be handed to DataLoader workers.
-    """
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise DatasetConfigError(f"ImageStore: {self.path} does not exist")
-        try:
-            with h5py.File(self.path, "r") as f:
-                self.attrs = dict(f.attrs)
-                self.split = f["split"][()]
-                self.shape = f["images"].shape
-        except (OSError, KeyError) as err:
-            raise DatasetConfigError(f"ImageStore: {self.path} is not an image store: {err}") from err
-        self._file: h5py.File | None = None
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __getitem__(self, i: int) -> np.ndarray:
-        if self._file is None:
-            self._file = h5py.File(self.path, "r")
-        return self._file["images"][i]
-
-    def indices(self, split: str) -> np.ndarray:
-        """Image indices of ``split`` ("train" or "val")."""
-        if split not in SPLITS:
-            raise ValueError(f"ImageStore.indices: split must be one of {list(SPLITS)}, got {split!r}")
-        return np.flatnonzero(self.split == SPLITS[split])
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_file": None}

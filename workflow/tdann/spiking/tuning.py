@@ -298,7 +298,7 @@ def dnn_speed_responses(model: nn.Module, layer: str, stimuli_by_speed: Mapping[
     Each speed's clips (``split_by_speed``) are cut into windows of ``clip_len`` frames, resized to ``size``,
     shown as gray (3, T, H, W) clips and averaged over windows and time: speed -> (N,) responses, channel-major.
     """
-    from .models import FeatureTaps
+    from ..models import FeatureTaps
 
     out: dict[float, np.ndarray] = {}
     model = model.to(device).eval()

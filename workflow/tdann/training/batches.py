@@ -13,16 +13,10 @@ import torch
 from torch import Tensor
 
 from .. import augment
+from ..stores import Store
 from .config import DataStoreError, TrainConfig
 
 # --------------------------------------------------------------------------------------------- data
-
-
-def _split_flags(f: h5py.File) -> np.ndarray:
-    """Per-sample split flags: ``split`` (image store), or the clip store's ``video_split`` of each clip's video."""
-    if "split" in f:
-        return f["split"][()]
-    return f["video_split"][()][f["clip_video"][()]]
 
 
 class TrainingStore:
@@ -40,7 +34,7 @@ class TrainingStore:
             raise DataStoreError(f"{self.path}: cannot open data store ({err})") from err
         try:
             self._ds = self._check(self._file, kind)
-            flags = _split_flags(self._file)
+            flags = Store(self.path, kind).split  # clips: the split of each clip's video
             if flags.shape != (self._ds.shape[0],):
                 raise DataStoreError(f"{self.path}: 'split' has shape {flags.shape}, expected ({self._ds.shape[0]},)")
             self.rows = np.flatnonzero(flags == split)

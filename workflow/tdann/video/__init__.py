@@ -8,7 +8,7 @@ naturalistic video. This module turns video files into a *clip store*, an HDF5 f
 * ``decode_clips`` decodes clips with decord in a separate worker process, so that a decoder hang or crash
   on a bad file (known decord failure modes, see :mod:`tdann.video.worker`) costs one rejected video, not the job.
 * ``gather_clip_stores`` concatenates shard stores and assigns the train/val split by source video.
-* ``ClipStore`` reads a store; ``tests/oracles.py::pyav_frames`` is an independent PyAV decode the tests compare with.
+* :class:`tdann.stores.Store` reads a store; ``tests/oracles.py::pyav_frames`` is an independent PyAV decode the tests compare with.
 
 Two resize paths give square ``size x size`` frames (both centre-crop the short side):
 
@@ -23,7 +23,7 @@ Modules: ``synthetic`` (procedural video), ``frames`` (probing, frame geometry, 
 decode worker process), ``decode`` (clips into a store), ``clipstore`` (gathering shards, the split, reading).
 """
 
-from .clipstore import ClipStore, ClipStoreError, assign_split, gather_clip_stores
+from .clipstore import ClipStoreError, assign_split, gather_clip_stores
 from .decode import decode_clips
 from .frames import (
     RESIZE_MODES,
@@ -38,7 +38,7 @@ from .frames import (
 from .synthetic import make_synthetic_video, synthetic_frames
 
 __all__ = [
-    "RESIZE_MODES", "BadVideoError", "ClipStore", "ClipStoreError", "assign_split", "center_crop", "clip_indices",
+    "RESIZE_MODES", "BadVideoError", "ClipStoreError", "assign_split", "center_crop", "clip_indices",
     "decode_clips", "gather_clip_stores", "make_synthetic_video", "probe", "read_frames", "scaled_shape",
     "square_resize", "synthetic_frames",
 ]

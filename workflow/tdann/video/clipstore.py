@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
 
-from tdann.h5io import SPLITS, read_strings, write_dataset
+from tdann.h5io import read_strings, write_dataset
 
 from .decode import _create_clips, _write_clip_index, _write_video_table
 
@@ -115,47 +115,3 @@ def gather_clip_stores(
     finally:
         tmp.unlink(missing_ok=True)
     return {"n_clips": total, "n_videos": len(videos), "n_val_videos": int(split.sum())}
-
-
-class ClipStore:
-    """Read-only access to a clip store: ``len``, ``store[i]`` -> uint8 (T, H, W, 3), ``indices(split)``.
-
-    The HDF5 file is opened lazily (and dropped when pickled), so a store can be handed to DataLoader workers.
-    """
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise ClipStoreError(f"ClipStore: {self.path} does not exist")
-        try:
-            with h5py.File(self.path, "r") as f:
-                self.attrs = dict(f.attrs)
-                self.clip_video = f["clip_video"][()]
-                self.video_split = f["video_split"][()]
-                self.videos = read_strings(f["videos"])
-                self.shape = f["clips"].shape
-        except (OSError, KeyError) as err:
-            raise ClipStoreError(f"ClipStore: {self.path} is not a clip store: {err}") from err
-        self._file: h5py.File | None = None
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __getitem__(self, i: int) -> np.ndarray:
-        if self._file is None:
-            self._file = h5py.File(self.path, "r")
-        return self._file["clips"][i]
-
-    def indices(self, split: str) -> np.ndarray:
-        """Clip indices of ``split`` ("train" or "val"), split by source video."""
-        if split not in SPLITS:
-            raise ValueError(f"ClipStore.indices: split must be one of {list(SPLITS)}, got {split!r}")
-        return np.flatnonzero(self.video_split[self.clip_video] == SPLITS[split])
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_file": None}
