@@ -15,8 +15,15 @@ from tdann.augment import (
     clip_views,
     image_views,
     normalize,
-    to_input,
 )
+from tdann.stores import as_model_input
+
+
+def to_input(batch, size=None):
+    """Store items as the screening feeds them to a network: model input at ``size`` (area), normalised."""
+    x = np.asarray(batch)
+    native = x.shape[-2]
+    return normalize(torch.from_numpy(as_model_input(x, size or native, x.shape[1] if x.ndim == 5 else 1)))
 
 
 def _gen(seed: int = 0) -> torch.Generator:
@@ -30,14 +37,14 @@ def _unnorm(x: torch.Tensor, mean: tuple, std: tuple) -> torch.Tensor:
 
 def test_to_input_layout_and_normalisation() -> None:
     rng = np.random.default_rng(0)
-    imgs = rng.integers(0, 256, size=(2, 5, 6, 3), dtype=np.uint8)
+    imgs = rng.integers(0, 256, size=(2, 6, 6, 3), dtype=np.uint8)
     x = to_input(imgs)
-    assert x.shape == (2, 3, 5, 6) and x.dtype == torch.float32
+    assert x.shape == (2, 3, 6, 6) and x.dtype == torch.float32
     expected = (imgs[1, 4, 2, 0] / 255 - IMAGE_MEAN[0]) / IMAGE_STD[0]
     assert float(x[1, 0, 4, 2]) == pytest.approx(expected, rel=1e-5)
-    clips = rng.integers(0, 256, size=(2, 4, 5, 6, 3), dtype=np.uint8)
-    c = to_input(torch.from_numpy(clips))
-    assert c.shape == (2, 3, 4, 5, 6)
+    clips = rng.integers(0, 256, size=(2, 4, 6, 6, 3), dtype=np.uint8)
+    c = to_input(clips)
+    assert c.shape == (2, 3, 4, 6, 6)
     expected = (clips[0, 3, 1, 5, 2] / 255 - VIDEO_MEAN[2]) / VIDEO_STD[2]
     assert float(c[0, 2, 3, 1, 5]) == pytest.approx(expected, rel=1e-5)
     assert to_input(clips, size=8).shape == (2, 3, 4, 8, 8)
@@ -51,7 +58,7 @@ def test_bad_inputs_raise() -> None:
     with pytest.raises(AugmentInputError, match="clip_len 9"):
         clip_views(np.zeros((2, 8, 8, 8, 3), dtype=np.uint8), 9, 4, _gen())
     with pytest.raises(ValueError):
-        to_input(np.zeros((8, 8, 3), dtype=np.uint8))
+        normalize(torch.zeros(8, 8, 3))
 
 
 def test_image_views_shapes_and_seeding() -> None:
@@ -124,12 +131,12 @@ def test_clip_views_temporal_offsets() -> None:
 
 def test_normalize_matches_to_input_and_is_differentiable() -> None:
     rng = np.random.default_rng(1)
-    imgs = rng.integers(0, 256, size=(2, 5, 6, 3), dtype=np.uint8)
+    imgs = rng.integers(0, 256, size=(2, 6, 6, 3), dtype=np.uint8)
     x = torch.tensor(imgs).permute(0, 3, 1, 2).float().div(255).requires_grad_(True)
     torch.testing.assert_close(normalize(x), to_input(imgs))
     normalize(x).sum().backward()
     assert torch.allclose(x.grad[:, 0], torch.full_like(x.grad[:, 0], 1 / IMAGE_STD[0]))
-    clips = rng.integers(0, 256, size=(2, 4, 5, 6, 3), dtype=np.uint8)
+    clips = rng.integers(0, 256, size=(2, 4, 6, 6, 3), dtype=np.uint8)
     c = torch.tensor(clips).permute(0, 4, 1, 2, 3).float().div(255)
     torch.testing.assert_close(normalize(c), to_input(clips))
     with pytest.raises(ValueError, match="normalize"):

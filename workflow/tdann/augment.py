@@ -119,7 +119,7 @@ def _colour(x: Tensor, generator: torch.Generator | None, strength: float) -> Te
 
 def normalize(x: Tensor) -> Tensor:
     """Normalise float model input in [0, 1], channel-first: images (B, 3, H, W) with the image statistics, clips
-    (B, 3, T, H, W) with the video statistics, exactly as the training views and :func:`to_input`. Differentiable
+    (B, 3, T, H, W) with the video statistics, exactly as the training views (a store's items: ``normalize(tdann.stores.as_model_input(...))``). Differentiable
     (stimulus synthesis optimises through it)."""
     if x.ndim == 4 and x.shape[1] == 3:
         return _normalise(x, IMAGE_MEAN, IMAGE_STD)
@@ -182,21 +182,3 @@ def clip_views(
         frames = x[torch.arange(b, device=x.device)[:, None], idx]  # (B, clip_len, H, W, 3)
         views.append(_normalise(_view(frames, size, generator, strength, scale), VIDEO_MEAN, VIDEO_STD))
     return views[0], views[1]
-
-
-def to_input(batch: Tensor | np.ndarray, size: int | None = None) -> Tensor:
-    """Un-augmented model input (evaluation): uint8 images (B, H, W, 3) -> (B, 3, H, W), clips (B, T, H, W, 3) ->
-    (B, 3, T, H, W), float and normalised as the training views; ``size`` resizes each frame to size x size."""
-    x = torch.as_tensor(batch)
-    if x.ndim not in (4, 5):
-        raise AugmentInputError(f"expected images (B, H, W, 3) or clips (B, T, H, W, 3), got {tuple(x.shape)}")
-    x = _check(x, x.ndim, "images" if x.ndim == 4 else "clips")
-    video = x.ndim == 5
-    frames = x if video else x.unsqueeze(1)
-    b, n, h, w, _ = frames.shape
-    y = frames.permute(0, 1, 4, 2, 3).reshape(b * n, 3, h, w).float().div_(255.0)
-    if size is not None and (h, w) != (size, size):
-        y = F.interpolate(y, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
-        h = w = size
-    y = y.reshape(b, n, 3, h, w).permute(0, 2, 1, 3, 4)
-    return normalize(y.contiguous() if video else y[:, :, 0].contiguous())
