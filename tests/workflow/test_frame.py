@@ -245,6 +245,24 @@ def test_conda_env_matches_pip_lock():
     assert lock["torch"] == "2.14.1" and lock["torchvision"] == "0.29.1"
 
 
+def test_the_lock_file_names_every_package_the_environment_has():
+    """`make env` installs envs/requirements.txt with dependencies: a package pip pulled in that the lock does not pin
+    (mypy 2.4 brought ast_serialize) would make environments differ between machines."""
+    import importlib.metadata
+
+    def norm(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    lock = {norm(line.split("==")[0]): line.split("==")[1].strip()
+            for line in (ROOT / "envs/requirements.txt").read_text().splitlines()
+            if "==" in line and not line.startswith("#")}
+    installed = {norm(d.metadata["Name"]): d.version for d in importlib.metadata.distributions()}
+    unpinned = sorted(n for n in installed if n not in lock and n not in ("tdann", "pip", "setuptools", "wheel"))
+    assert not unpinned, f"installed but not in envs/requirements.txt: {unpinned}"
+    wrong = sorted(f"{n} {installed[n]} (lock {lock[n]})" for n in installed if n in lock and installed[n] != lock[n])
+    assert not wrong, f"installed at another version than the lock: {wrong}"
+
+
 def test_every_rule_has_log_and_benchmark():
     text = "\n".join(p.read_text() for p in (ROOT / "workflow/rules").glob("*.smk"))
     rules = re.split(r"\nrule ", text)[1:]
