@@ -5,11 +5,13 @@ from __future__ import annotations
 import copy
 import gzip
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from fmnist_fixture import glyphs, idx_bytes, write_fashion_mnist
 from tdann import tables
@@ -20,7 +22,6 @@ from tdann.twostream import (
     SceneSampler,
     TwoStreamNet,
     compare_presets,
-    default_presets,
     load_fashion_mnist,
     object_scenes,
     parse_connectivity,
@@ -70,13 +71,19 @@ def moving_blobs(n: int, gen: torch.Generator, frames: int = 3) -> tuple[torch.T
     return torch.stack(clip, 1)[:, None], theta
 
 
+def default_presets() -> dict:
+    """The species presets the embedded default configures (config/config.yaml, twostream.species)."""
+    cfg = yaml.safe_load((Path(__file__).resolve().parents[2] / "config/config.yaml").read_text())
+    return cfg["twostream"]["species"]
+
+
 def preset(**gains: float) -> dict:
     base = copy.deepcopy(default_presets()["human"])
     base["gains"].update({k.replace("_", "->"): v for k, v in gains.items()})
     return base
 
 
-def test_default_presets_are_yaml_able_and_applied_as_configured():
+def test_the_configured_presets_are_plain_data_and_applied_as_configured():
     presets = default_presets()
     assert set(presets) == {"human", "marmoset", "mouse"}
     assert json.loads(json.dumps(presets)) == presets  # plain data

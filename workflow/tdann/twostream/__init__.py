@@ -6,7 +6,7 @@ strongly each feeds the next. The input of an area is ``sum_src gain[src->dst] *
 (``proj`` a 1x1 convolution per connection, ``resample`` average pooling / interpolation to the area's input
 resolution); the area then applies conv3x3 (stride 2) + BatchNorm + ReLU. A zero gain removes the connection's
 contribution (and its gradient). The image enters through the pseudo-area ``input`` (``input->V1``, gain 1 unless
-given). Presets come from config; ``default_presets()`` ships documented defaults.
+given). Presets are data: the config's ``twostream.species`` (human, marmoset, mouse, with their rationale).
 
 Modules: ``net`` (presets, :class:`TwoStreamNet`), ``train`` (training with the spatial loss, preset comparison,
 chance of the tasks), ``scenes`` (what / where scenes, Fashion-MNIST glyphs).
@@ -19,7 +19,6 @@ from .net import (
     VENTRAL_HEAD,
     PresetError,
     TwoStreamNet,
-    default_presets,
     direction_targets,
     parse_connectivity,
     to_input,
@@ -37,7 +36,7 @@ from .train import compare_presets, spatial_loss, task_chance, train_two_stream
 
 __all__ = [
     "AREA_SCALE", "AREA_WIDTH", "DORSAL_HEAD", "FASHION_MNIST_CLASSES", "SHAPES", "VENTRAL_HEAD", "PresetError",
-    "SceneSampler", "TwoStreamNet", "compare_presets", "default_presets", "direction_targets", "load_fashion_mnist",
+    "SceneSampler", "TwoStreamNet", "compare_presets", "direction_targets", "load_fashion_mnist",
     "object_scenes", "parse_connectivity", "read_idx", "scene_batch", "spatial_loss", "task_chance", "to_input",
     "train_two_stream",
 ]

@@ -21,29 +21,6 @@ class PresetError(ValueError):
     """A connectivity preset names unknown areas, is cyclic, or leaves an area without input."""
 
 
-def default_presets() -> dict[str, dict[str, Any]]:
-    """Default connectivity presets (YAML-able) for human, marmoset and mouse.
-
-    These gains are *modelling choices* that encode qualitative anatomy, not measured weights:
-    - human (and macaque): a deep hierarchy V1 -> V2 -> V4 -> IT and V2 -> MT -> LIP; V1 also projects directly to
-      MT (layer 4B, a strong, fast magnocellular route) and weakly to V4.
-    - marmoset: the same primate plan with a relatively larger, more direct V1 -> MT route (MT is large and
-      prominent in the marmoset) and a slightly stronger V1 -> V4 projection.
-    - mouse: a shallow hierarchy in which V1 projects directly and strongly to all higher visual areas; the area
-      names stand for functional analogues (e.g. LM ~ V2/ventral, AL/RL/AM ~ dorsal), so V1 -> V4 and V1 -> MT
-      shortcuts are strong and the V2 relay is weaker.
-    """
-    areas = ["V1", "V2", "V4", "IT", "MT", "LIP"]
-    return {
-        "human": {"areas": list(areas), "gains": {
-            "V1->V2": 1.0, "V2->V4": 1.0, "V4->IT": 1.0, "V2->MT": 0.7, "MT->LIP": 1.0, "V1->V4": 0.1, "V1->MT": 0.5}},
-        "marmoset": {"areas": list(areas), "gains": {
-            "V1->V2": 1.0, "V2->V4": 0.9, "V4->IT": 1.0, "V2->MT": 0.5, "MT->LIP": 1.0, "V1->V4": 0.2, "V1->MT": 0.8}},
-        "mouse": {"areas": list(areas), "gains": {
-            "V1->V2": 0.6, "V2->V4": 0.4, "V4->IT": 0.8, "V2->MT": 0.3, "MT->LIP": 0.8, "V1->V4": 0.8, "V1->MT": 0.8}},
-    }
-
-
 def parse_connectivity(connectivity: Mapping[str, Any]) -> tuple[list[str], dict[tuple[str, str], float]]:
     """Validate a preset; return the areas in computation (topological) order and the edges ``{(src, dst): g}``.
 
@@ -108,7 +85,7 @@ class TwoStreamNet(nn.Module):
     """Small convolutional two-stream network wired by a connectivity preset.
 
     Args:
-        connectivity: a preset ``{"areas": [...], "gains": {"SRC->DST": g}}`` (see ``default_presets``).
+        connectivity: a preset ``{"areas": [...], "gains": {"SRC->DST": g}}`` (the species presets of the config's ``twostream.species``).
         width: channels of V1; other areas scale by ``AREA_WIDTH``.
         in_channels: input channels (3 for images; 3 * frames for clips with frames stacked as channels).
         n_classes: ventral head outputs (object categories).
