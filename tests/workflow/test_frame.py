@@ -263,6 +263,21 @@ def test_the_lock_file_names_every_package_the_environment_has():
     assert not wrong, f"installed at another version than the lock: {wrong}"
 
 
+def test_training_defaults_are_the_schemas():
+    """TrainConfig.from_stream passes every optim key from the validated config, so the schema's defaults are the
+    ones that run; TrainConfig's own defaults (for direct library use) must not say otherwise."""
+    import dataclasses
+
+    from tdann.training import TrainConfig
+
+    schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+    optim = schema["definitions"]["stream"]["properties"]["optim"]["properties"]
+    fields = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    with_default = {k: v["default"] for k, v in optim.items() if "default" in v}
+    assert with_default and set(with_default) <= set(fields)
+    assert {k: fields[k] for k in with_default} == with_default
+
+
 def test_every_rule_has_log_and_benchmark():
     text = "\n".join(p.read_text() for p in (ROOT / "workflow/rules").glob("*.smk"))
     rules = re.split(r"\nrule ", text)[1:]
